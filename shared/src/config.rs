@@ -1,0 +1,304 @@
+//! Configuration: read from the environment once, at start, into types. A missing or malformed
+//! setting stops the start with a message naming the variable.
+
+use crate::call::ProviderKind;
+use crate::permissions::Grants;
+use crate::providers::access_token2::is_hex32;
+use crate::providers::agora::{AgoraConfig, parse_role_map};
+use crate::secret::Secret;
+use std::collections::HashMap;
+
+pub const DEFAULT_TOKEN_TTL_SECS: u32 = 3600;
+pub const MAX_TOKEN_TTL_SECS: u32 = 86_400;
+pub const DEFAULT_CALL_TTL_SECS: u64 = 30 * 86_400;
+
+/// Every variable the code reads, in one place (the SAM template test checks it sets them).
+pub const VARIABLES: &[&str] = &[
+    "STREAM_API_KEY",
+    "STREAM_API_SECRET",
+    "CALLBRIDGE_PROVIDER",
+    "CALLBRIDGE_GRANTS",
+    "CALLBRIDGE_TOKEN_TTL_SECONDS",
+    "CALLBRIDGE_CALL_TTL_SECONDS",
+    "CALLBRIDGE_ALLOW_DEV_TOKENS",
+    "CALLBRIDGE_TABLE_NAME",
+    "AGORA_APP_ID",
+    "AGORA_APP_CERTIFICATE",
+    "AGORA_ROLE_MAP",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {var} {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn err(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// The whole configuration. `Debug` never shows secrets.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub api_key: String,
+    pub api_secret: Secret,
+    /// Stream dev tokens (signature `devtoken`) accepted: the local sandbox only.
+    pub allow_dev_tokens: bool,
+    /// Provider for new calls.
+    pub provider: ProviderKind,
+    pub agora: Option<AgoraConfig>,
+    pub grants: Grants,
+    /// Lifetime of issued provider tokens, seconds.
+    pub token_ttl_secs: u32,
+    /// Lifetime of a call, seconds.
+    pub call_ttl_secs: u64,
+    /// DynamoDB table; `None` means the in-memory store (local server only).
+    pub table_name: Option<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get` (tests pass a map). Empty values count as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let required = |k: &'static str| get(k).ok_or_else(|| err(k, "is not set"));
+
+        let api_key = required("STREAM_API_KEY")?;
+        let api_secret = Secret::new(required("STREAM_API_SECRET")?);
+
+        let provider = match get("CALLBRIDGE_PROVIDER") {
+            None => ProviderKind::Agora,
+            Some(p) => ProviderKind::parse(p.trim())
+                .ok_or_else(|| err("CALLBRIDGE_PROVIDER", format!("is {p:?}; use agora or hms")))?,
+        };
+
+        let agora = match (get("AGORA_APP_ID"), get("AGORA_APP_CERTIFICATE")) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(err("AGORA_APP_CERTIFICATE", "is not set (AGORA_APP_ID is)"));
+            }
+            (None, Some(_)) => {
+                return Err(err("AGORA_APP_ID", "is not set (AGORA_APP_CERTIFICATE is)"));
+            }
+            (Some(id), Some(cert)) => {
+                let id = id.trim().to_string();
+                if !is_hex32(&id) {
+                    return Err(err("AGORA_APP_ID", "must be 32 hexadecimal characters"));
+                }
+                if !is_hex32(cert.trim()) {
+                    return Err(err(
+                        "AGORA_APP_CERTIFICATE",
+                        "must be 32 hexadecimal characters",
+                    ));
+                }
+                let role_map = match get("AGORA_ROLE_MAP") {
+                    None => HashMap::new(),
+                    Some(s) => parse_role_map(&s).map_err(|e| err("AGORA_ROLE_MAP", e))?,
+                };
+                Some(AgoraConfig {
+                    app_id: id,
+                    app_certificate: Secret::new(cert.trim()),
+                    role_map,
+                })
+            }
+        };
+        if provider == ProviderKind::Agora && agora.is_none() {
+            return Err(err(
+                "AGORA_APP_ID",
+                "is not set; CALLBRIDGE_PROVIDER is agora, which needs AGORA_APP_ID and AGORA_APP_CERTIFICATE",
+            ));
+        }
+
+        let grants = match get("CALLBRIDGE_GRANTS") {
+            None => Grants::default(),
+            Some(s) => Grants::parse(&s).map_err(|e| err("CALLBRIDGE_GRANTS", e))?,
+        };
+        let token_ttl_secs = match get("CALLBRIDGE_TOKEN_TTL_SECONDS") {
+            None => DEFAULT_TOKEN_TTL_SECS,
+            Some(s) => s
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (60..=MAX_TOKEN_TTL_SECS).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        "CALLBRIDGE_TOKEN_TTL_SECONDS",
+                        format!("is {s:?}; use whole seconds from 60 to 86400 (24 hours)"),
+                    )
+                })?,
+        };
+        let call_ttl_secs = match get("CALLBRIDGE_CALL_TTL_SECONDS") {
+            None => DEFAULT_CALL_TTL_SECS,
+            Some(s) => s
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (60..=10 * 365 * 86_400).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        "CALLBRIDGE_CALL_TTL_SECONDS",
+                        format!("is {s:?}; use whole seconds from 60 to 315360000 (10 years)"),
+                    )
+                })?,
+        };
+        let allow_dev_tokens = match get("CALLBRIDGE_ALLOW_DEV_TOKENS") {
+            None => false,
+            Some(s) => parse_bool(&s).ok_or_else(|| {
+                err(
+                    "CALLBRIDGE_ALLOW_DEV_TOKENS",
+                    format!("is {s:?}; use true or false"),
+                )
+            })?,
+        };
+        let table_name = get("CALLBRIDGE_TABLE_NAME").map(|t| t.trim().to_string());
+        if let Some(t) = &table_name {
+            let ok = (3..=255).contains(&t.len())
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !ok {
+                return Err(err(
+                    "CALLBRIDGE_TABLE_NAME",
+                    "must be 3 to 255 characters of a-z A-Z 0-9 _ - .",
+                ));
+            }
+        }
+
+        Ok(Config {
+            api_key,
+            api_secret,
+            allow_dev_tokens,
+            provider,
+            agora,
+            grants,
+            token_ttl_secs,
+            call_ttl_secs,
+            table_name,
+        })
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
+    pub const CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("STREAM_API_KEY", "key"),
+            ("STREAM_API_SECRET", "topsecret-value"),
+            ("AGORA_APP_ID", APP_ID),
+            ("AGORA_APP_CERTIFICATE", CERT),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut v = base();
+        v.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        v.extend_from_slice(extra);
+        load(&v)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.provider, ProviderKind::Agora);
+        assert_eq!(c.token_ttl_secs, 3600);
+        assert_eq!(c.call_ttl_secs, 30 * 86400);
+        assert!(!c.allow_dev_tokens);
+        assert_eq!(c.grants, Grants::default());
+        assert_eq!(c.table_name, None);
+    }
+
+    #[test]
+    fn each_bad_setting_names_its_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("STREAM_API_KEY", "")], "STREAM_API_KEY"),
+            (&[("STREAM_API_SECRET", " ")], "STREAM_API_SECRET"),
+            (&[("CALLBRIDGE_PROVIDER", "zoom")], "CALLBRIDGE_PROVIDER"),
+            (&[("AGORA_APP_ID", "xyz")], "AGORA_APP_ID"),
+            (&[("AGORA_APP_CERTIFICATE", "123")], "AGORA_APP_CERTIFICATE"),
+            (&[("AGORA_ROLE_MAP", "guest=sub")], "AGORA_ROLE_MAP"),
+            (&[("CALLBRIDGE_GRANTS", "user:fly")], "CALLBRIDGE_GRANTS"),
+            (
+                &[("CALLBRIDGE_TOKEN_TTL_SECONDS", "86401")],
+                "CALLBRIDGE_TOKEN_TTL_SECONDS",
+            ),
+            (
+                &[("CALLBRIDGE_TOKEN_TTL_SECONDS", "1h")],
+                "CALLBRIDGE_TOKEN_TTL_SECONDS",
+            ),
+            (
+                &[("CALLBRIDGE_CALL_TTL_SECONDS", "-1")],
+                "CALLBRIDGE_CALL_TTL_SECONDS",
+            ),
+            (
+                &[("CALLBRIDGE_ALLOW_DEV_TOKENS", "maybe")],
+                "CALLBRIDGE_ALLOW_DEV_TOKENS",
+            ),
+            (&[("CALLBRIDGE_TABLE_NAME", "a b")], "CALLBRIDGE_TABLE_NAME"),
+        ];
+        for (vars, var) in cases {
+            let e = with(vars).unwrap_err();
+            assert_eq!(e.var, *var, "{vars:?}: {e}");
+            assert!(e.to_string().contains(var));
+        }
+        let e = load(&[("STREAM_API_KEY", "k"), ("STREAM_API_SECRET", "s")]).unwrap_err();
+        assert_eq!(e.var, "AGORA_APP_ID");
+    }
+
+    #[test]
+    fn secrets_never_in_debug_or_errors() {
+        let c = with(&[]).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("topsecret-value"));
+        assert!(!dbg.contains(CERT));
+        let e = with(&[("AGORA_APP_CERTIFICATE", "not-hex-secret-value")]).unwrap_err();
+        assert!(!e.to_string().contains("not-hex-secret-value"));
+    }
+
+    #[test]
+    fn explicit_values() {
+        let c = with(&[
+            ("CALLBRIDGE_TOKEN_TTL_SECONDS", "86400"),
+            ("CALLBRIDGE_CALL_TTL_SECONDS", "120"),
+            ("CALLBRIDGE_ALLOW_DEV_TOKENS", "true"),
+            ("CALLBRIDGE_TABLE_NAME", "callbridge-calls"),
+            ("AGORA_ROLE_MAP", "guest:subscriber"),
+        ])
+        .unwrap();
+        assert_eq!(c.token_ttl_secs, 86400);
+        assert_eq!(c.call_ttl_secs, 120);
+        assert!(c.allow_dev_tokens);
+        assert_eq!(c.table_name.as_deref(), Some("callbridge-calls"));
+        assert_eq!(
+            c.agora.unwrap().role_for("guest"),
+            crate::providers::agora::AgoraRole::Subscriber
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! Agora: channels from call ids, uids from user ids, and RTC join tokens.
+
+use super::access_token2::{self as at2, Service, TokenContent};
+use crate::call::CallType;
+use crate::crypto;
+use crate::id::CallId;
+use crate::secret::Secret;
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgoraRole {
+    Publisher,
+    Subscriber,
+}
+
+impl AgoraRole {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "publisher" => Some(AgoraRole::Publisher),
+            "subscriber" => Some(AgoraRole::Subscriber),
+            _ => None,
+        }
+    }
+}
+
+/// Agora settings (Stream's `agora_options`).
+#[derive(Clone, Debug)]
+pub struct AgoraConfig {
+    pub app_id: String,
+    pub app_certificate: Secret,
+    /// Stream role -> Agora role; roles not listed are publishers.
+    pub role_map: HashMap<String, AgoraRole>,
+}
+
+impl AgoraConfig {
+    pub fn role_for(&self, stream_role: &str) -> AgoraRole {
+        self.role_map
+            .get(stream_role)
+            .copied()
+            .unwrap_or(AgoraRole::Publisher)
+    }
+}
+
+/// Parses `role:publisher,role:subscriber` (comma or semicolon separated).
+pub fn parse_role_map(spec: &str) -> Result<HashMap<String, AgoraRole>, String> {
+    let mut map = HashMap::new();
+    for item in spec
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let (role, agora) = item
+            .split_once(':')
+            .ok_or_else(|| format!("entry {item:?} must look like role:publisher"))?;
+        let agora = AgoraRole::parse(agora.trim())
+            .ok_or_else(|| format!("entry {item:?}: Agora role must be publisher or subscriber"))?;
+        map.insert(role.trim().to_string(), agora);
+    }
+    Ok(map)
+}
+
+/// The Agora channel of a call. Canonical ids of up to 63 characters are their own channel
+/// (every id character is valid in an Agora channel name). A 64-character id does not fit
+/// Agora's "less than 64 bytes": its channel is its first 41 characters, `~`, and the first 21
+/// hex digits of SHA-256(id). `~` never occurs in an id, so no two calls share a channel.
+pub fn channel_for(id: &CallId) -> String {
+    let s = id.as_str();
+    if s.len() <= 63 {
+        return s.to_string();
+    }
+    let digest = crypto::sha256(s.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}~{}", &s[..41], &hex[..21])
+}
+
+/// The Agora uid of a chat user: `(u32_be(SHA-256(user_id)[0..4]) & 0x7FFFFFFF) % 2147483647 + 1`,
+/// always in 1..=2^31-1 (0 would mean "any uid"; 2^31 and above turn negative on Android).
+pub fn agora_uid(user_id: &str) -> u32 {
+    let d = crypto::sha256(user_id.as_bytes());
+    let n = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) & 0x7FFF_FFFF;
+    n % 0x7FFF_FFFF + 1
+}
+
+/// Builds an RTC token for `uid` in `channel`. Publishers get join + publish audio, video (video
+/// calls only) and data; subscribers get join only. Every privilege lasts as long as the token.
+#[allow(clippy::too_many_arguments)]
+pub fn rtc_token(
+    cfg: &AgoraConfig,
+    channel: &str,
+    uid: u32,
+    role: AgoraRole,
+    call_type: CallType,
+    issue_ts: u32,
+    lifetime: u32,
+    salt: u32,
+) -> Result<String, at2::TokenError> {
+    let mut privileges = Vec::with_capacity(4);
+    privileges.push((at2::PRIV_JOIN_CHANNEL, lifetime));
+    if role == AgoraRole::Publisher {
+        privileges.push((at2::PRIV_PUBLISH_AUDIO, lifetime));
+        if call_type == CallType::Video {
+            privileges.push((at2::PRIV_PUBLISH_VIDEO, lifetime));
+        }
+        privileges.push((at2::PRIV_PUBLISH_DATA, lifetime));
+    }
+    let content = TokenContent {
+        app_id: cfg.app_id.clone(),
+        issue_ts,
+        expire: lifetime,
+        salt,
+        services: vec![Service::Rtc {
+            channel: channel.to_string(),
+            account: uid.to_string(),
+            privileges,
+        }],
+    };
+    at2::build(&content, cfg.app_certificate.expose())
+}
+
+/// A salt as the official builders draw it: uniform in 1..=99,999,999.
+pub fn random_salt() -> u32 {
+    fastrand::u32(1..=99_999_999)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> AgoraConfig {
+        AgoraConfig {
+            app_id: "970CA35de60c44645bbae8a215061b33".into(),
+            app_certificate: Secret::new("5CFd2fd1755d40ecb72977518be15d3b"),
+            role_map: parse_role_map("guest:subscriber, host:publisher").unwrap(),
+        }
+    }
+
+    #[test]
+    fn uid_is_deterministic_and_in_range() {
+        assert_eq!(agora_uid("alice"), agora_uid("alice"));
+        assert_ne!(agora_uid("alice"), agora_uid("Alice"));
+        // Pinned so that clients can rely on it (see the README).
+        let d = crypto::sha256(b"alice");
+        let expect = (u32::from_be_bytes([d[0], d[1], d[2], d[3]]) & 0x7fff_ffff) % 0x7fff_ffff + 1;
+        assert_eq!(agora_uid("alice"), expect);
+        assert_eq!(agora_uid("alice"), 735_577_802); // computed independently with Python hashlib
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..10_000 {
+            let u: String = (0..rng.usize(1..40)).map(|_| rng.alphanumeric()).collect();
+            let uid = agora_uid(&u);
+            assert!((1..=0x7FFF_FFFF).contains(&uid), "{u} -> {uid}");
+        }
+    }
+
+    #[test]
+    fn channels_fit_agora_and_do_not_collide() {
+        let short = CallId::parse("Standup").unwrap();
+        assert_eq!(channel_for(&short), "standup");
+        let max63 = CallId::parse(&"a".repeat(63)).unwrap();
+        assert_eq!(channel_for(&max63), "a".repeat(63));
+        let a = CallId::parse(&format!("{}1", "a".repeat(63))).unwrap();
+        let b = CallId::parse(&format!("{}2", "a".repeat(63))).unwrap();
+        let (ca, cb) = (channel_for(&a), channel_for(&b));
+        assert_eq!(ca.len(), 63);
+        assert_ne!(ca, cb);
+        assert_eq!(ca, channel_for(&a));
+        assert!(ca.starts_with(&"a".repeat(41)) && ca.as_bytes()[41] == b'~');
+    }
+
+    #[test]
+    fn privileges_by_role_and_call_type() {
+        let privs = |role, t| {
+            let tok = rtc_token(&cfg(), "standup", 42, role, t, 1_700_000_000, 3600, 5).unwrap();
+            match &at2::parse(&tok).unwrap().content.services[0] {
+                Service::Rtc {
+                    privileges,
+                    account,
+                    channel,
+                } => {
+                    assert_eq!(account, "42");
+                    assert_eq!(channel, "standup");
+                    privileges.iter().map(|p| p.0).collect::<Vec<_>>()
+                }
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(
+            privs(AgoraRole::Publisher, CallType::Video),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(privs(AgoraRole::Publisher, CallType::Audio), vec![1, 2, 4]);
+        assert_eq!(privs(AgoraRole::Subscriber, CallType::Video), vec![1]);
+    }
+
+    #[test]
+    fn role_map() {
+        let c = cfg();
+        assert_eq!(c.role_for("guest"), AgoraRole::Subscriber);
+        assert_eq!(c.role_for("user"), AgoraRole::Publisher);
+        assert!(parse_role_map("x").is_err());
+        assert!(parse_role_map("x:admin").is_err());
+        assert!(parse_role_map("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn salt_range() {
+        for _ in 0..1000 {
+            assert!((1..=99_999_999).contains(&random_salt()));
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Video providers.
+
+pub mod access_token2;
+pub mod agora;

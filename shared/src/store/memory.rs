@@ -1,0 +1,52 @@
+//! In-memory store: the local server's default and the fast unit tests' store.
+
+use super::{CallStore, Inserted, StoreError};
+use crate::call::Call;
+use crate::id::CallId;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A map behind one mutex; every operation is a short critical section, so concurrent
+/// creates of one id serialise and exactly one wins.
+#[derive(Default, Debug)]
+pub struct MemoryStore {
+    calls: Mutex<HashMap<CallId, Call>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of stored calls, expired ones included (tests).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallId, Call>> {
+        // A panic while holding the lock cannot leave a half-written entry (inserts are one
+        // call), so a poisoned map is still consistent.
+        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl CallStore for MemoryStore {
+    async fn insert_if_absent(&self, call: &Call, now: u64) -> Result<Inserted, StoreError> {
+        let mut calls = self.lock();
+        match calls.get(&call.id) {
+            Some(existing) if !existing.is_expired(now) => Ok(Inserted::Existing(existing.clone())),
+            _ => {
+                calls.insert(call.id.clone(), call.clone());
+                Ok(Inserted::New)
+            }
+        }
+    }
+
+    async fn get(&self, id: &CallId, now: u64) -> Result<Option<Call>, StoreError> {
+        Ok(self.lock().get(id).filter(|c| !c.is_expired(now)).cloned())
+    }
+}
