@@ -1,1 +1,125 @@
-fn main() {}
+//! Hot-path budgets (issue 2): Agora token build <= 5 us, Create Call handler (memory store,
+//! Agora) <= 25 us, Get Call Token handler <= 15 us, each a median on the 2-core build machine.
+//! Run: `cargo bench -p callbridge` (or `make bench`).
+
+use callbridge::api::{ApiRequest, PathParams};
+use callbridge::call::CallType;
+use callbridge::providers::agora::{self, AgoraConfig, AgoraRole};
+use callbridge::secret::Secret;
+use callbridge::store::memory::MemoryStore;
+use callbridge::{Callbridge, Config, Operation};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, Method};
+use std::hint::black_box;
+
+const SECRET: &str = "bench-secret";
+
+fn config() -> Config {
+    let vars = [
+        ("STREAM_API_KEY", "bench-key"),
+        ("STREAM_API_SECRET", SECRET),
+        ("AGORA_APP_ID", "970CA35de60c44645bbae8a215061b33"),
+        ("AGORA_APP_CERTIFICATE", "5CFd2fd1755d40ecb72977518be15d3b"),
+    ];
+    Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap()
+}
+
+fn headers() -> HeaderMap {
+    let token =
+        callbridge::jwt::sign_hs256(&serde_json::json!({"user_id": "alice"}), SECRET.as_bytes());
+    let mut h = HeaderMap::new();
+    h.insert("authorization", token.parse().unwrap());
+    h.insert("stream-auth-type", "jwt".parse().unwrap());
+    h.insert("content-type", "application/json".parse().unwrap());
+    h
+}
+
+fn agora_token(c: &mut Criterion) {
+    let cfg = AgoraConfig {
+        app_id: "970CA35de60c44645bbae8a215061b33".into(),
+        app_certificate: Secret::new("5CFd2fd1755d40ecb72977518be15d3b"),
+        role_map: Default::default(),
+    };
+    c.bench_function("agora_rtc_token_build", |b| {
+        b.iter(|| {
+            agora::rtc_token(
+                black_box(&cfg),
+                black_box("call-messaging:general"),
+                black_box(735_577_802),
+                AgoraRole::Publisher,
+                CallType::Video,
+                1_800_000_000,
+                3600,
+                agora::random_salt(),
+            )
+            .unwrap()
+        })
+    });
+}
+
+fn handlers(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let headers = headers();
+    let create_req = ApiRequest {
+        method: &Method::POST,
+        path: "/channels/messaging/general/call",
+        params: Some(PathParams {
+            channel_type: Some("messaging"),
+            id: Some("general"),
+        }),
+        operation: Some(Operation::CreateCall),
+        query: Some("api_key=bench-key&user_id=alice&connection_id=c"),
+        headers: &headers,
+        body: br#"{"id":"call-messaging:General","type":"video","options":{}}"#,
+    };
+
+    c.bench_function("create_call_handler_new_call", |b| {
+        b.to_async(&rt).iter_batched(
+            || Callbridge::new(config(), MemoryStore::new()),
+            |app| async move {
+                let r = app.handle(create_req).await;
+                assert_eq!(r.status(), 201);
+                app
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let app = Callbridge::new(config(), MemoryStore::new());
+    rt.block_on(app.handle(create_req));
+    c.bench_function("create_call_handler_existing_call", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = app.handle(create_req).await;
+            assert_eq!(r.status(), 201);
+        })
+    });
+
+    let token_req = ApiRequest {
+        method: &Method::POST,
+        path: "/calls/call-messaging%3Ageneral",
+        params: Some(PathParams {
+            channel_type: None,
+            id: Some("call-messaging%3Ageneral"),
+        }),
+        operation: Some(Operation::GetCallToken),
+        query: Some("api_key=bench-key"),
+        headers: &headers,
+        body: b"{}",
+    };
+    c.bench_function("get_call_token_handler", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = app.handle(token_req).await;
+            assert_eq!(r.status(), 201);
+        })
+    });
+}
+
+criterion_group!(benches, agora_token, handlers);
+criterion_main!(benches);

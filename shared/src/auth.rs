@@ -121,20 +121,20 @@ impl Authenticator {
             ApiError::Unauthenticated("JWTAuth error: token payload is not a JSON object".into())
         })?;
         let now = now as f64;
-        if let Some(exp) = time_claim(&claims.exp, "exp")? {
-            if now > exp + LEEWAY_SECS {
-                return Err(ApiError::TokenExpired);
-            }
+        if let Some(exp) = time_claim(&claims.exp, "exp")?
+            && now > exp + LEEWAY_SECS
+        {
+            return Err(ApiError::TokenExpired);
         }
-        if let Some(nbf) = time_claim(&claims.nbf, "nbf")? {
-            if nbf > now + LEEWAY_SECS {
-                return Err(ApiError::TokenNotYetValid);
-            }
+        if let Some(nbf) = time_claim(&claims.nbf, "nbf")?
+            && nbf > now + LEEWAY_SECS
+        {
+            return Err(ApiError::TokenNotYetValid);
         }
-        if let Some(iat) = time_claim(&claims.iat, "iat")? {
-            if iat > now + LEEWAY_SECS {
-                return Err(ApiError::TokenIssuedInFuture);
-            }
+        if let Some(iat) = time_claim(&claims.iat, "iat")?
+            && iat > now + LEEWAY_SECS
+        {
+            return Err(ApiError::TokenIssuedInFuture);
         }
         match &claims.server {
             None | Some(serde_json::Value::Bool(false)) | Some(serde_json::Value::Null) => {}

@@ -1,1 +1,210 @@
-pub fn x() {}
+//! Shared harness for the integration tests: fixture credentials and events, HTTP helpers,
+//! a log capture, and (for DynamoDB) the moto server the test command starts.
+
+use callbridge::Config;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Credentials the fixtures in `tests/events` are signed with (see `generate.py`).
+pub const API_KEY: &str = "callbridge-fixture-key";
+pub const API_SECRET: &str = "callbridge-fixture-secret";
+/// Agora's published test app id and certificate (AgoraIO/Tools test vectors).
+pub const AGORA_APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
+pub const AGORA_CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
+
+/// The fixture configuration plus `extra` settings (which win).
+pub fn config_with(extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = [
+        ("STREAM_API_KEY", API_KEY),
+        ("STREAM_API_SECRET", API_SECRET),
+        ("AGORA_APP_ID", AGORA_APP_ID),
+        ("AGORA_APP_CERTIFICATE", AGORA_CERT),
+        (
+            "CALLBRIDGE_GRANTS",
+            "user:create-call,join-call;admin:create-call,join-call;guest:",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
+}
+
+pub fn config() -> Config {
+    config_with(&[])
+}
+
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events")
+}
+
+/// The text of `tests/events/<name>.json`.
+pub fn fixture(name: &str) -> String {
+    let path = events_dir().join(format!("{name}.json"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// A fixture parsed as API Gateway delivers it to a function.
+pub fn event(name: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(&fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// A fixture with `edit` applied to its JSON before parsing.
+pub fn event_edited(name: &str, edit: impl FnOnce(&mut Value)) -> lambda_http::Request {
+    let mut v: Value = serde_json::from_str(&fixture(name)).unwrap();
+    edit(&mut v);
+    lambda_http::request::from_str(&v.to_string()).unwrap()
+}
+
+/// A Stream user token signed with the fixture secret.
+pub fn user_token(claims: Value) -> String {
+    callbridge::jwt::sign_hs256(&claims, API_SECRET.as_bytes())
+}
+
+/// Asserts `body` is a Stream error with this status and code, and returns its message.
+pub fn assert_stream_error(body: &Value, status: u16, code: i64) -> String {
+    assert_eq!(body["code"], code, "code in {body}");
+    assert_eq!(body["StatusCode"], status, "StatusCode in {body}");
+    let message = body["message"].as_str().expect("message").to_string();
+    assert!(
+        message.starts_with("CreateCall failed with error: \"")
+            || message.starts_with("GetCallToken failed with error: \""),
+        "message style: {message}"
+    );
+    assert!(body["duration"].as_str().unwrap().ends_with("ms"), "{body}");
+    assert_eq!(
+        body["more_info"],
+        "https://getstream.io/chat/docs/api_errors_response"
+    );
+    assert_eq!(body["details"], serde_json::json!([]));
+    message
+}
+
+/// Checks a successful Agora answer: a 007 token for this user that verifies with the fixture
+/// certificate, in the call's channel. Returns the parsed token.
+pub fn assert_agora_token(
+    body: &Value,
+    user_id: &str,
+    channel: &str,
+) -> callbridge::providers::access_token2::ParsedToken {
+    use callbridge::providers::access_token2::{self as at2, Service};
+    let uid = callbridge::providers::agora::agora_uid(user_id);
+    assert_eq!(body["agora_uid"], uid, "{body}");
+    assert_eq!(body["agora_app_id"], AGORA_APP_ID);
+    assert!(body["duration"].as_str().unwrap().ends_with("ms"));
+    let token = at2::parse(body["token"].as_str().unwrap()).expect("a 007 token");
+    assert!(token.verify(AGORA_CERT), "signature");
+    assert_eq!(token.content.app_id, AGORA_APP_ID);
+    match &token.content.services[..] {
+        [
+            Service::Rtc {
+                channel: c,
+                account,
+                ..
+            },
+        ] => {
+            assert_eq!(c, channel);
+            assert_eq!(account, &uid.to_string());
+        }
+        other => panic!("services {other:?}"),
+    }
+    token
+}
+
+/// Collects everything logged through `tracing` in this test process. Installed as the global
+/// subscriber (thread-local subscribers miss events whose callsite interest was cached by a
+/// parallel test), so it holds the logs of every test in the binary.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// The process-wide capture, installed on first use.
+    pub fn global() -> LogCapture {
+        static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+        CAPTURE
+            .get_or_init(|| {
+                let capture = LogCapture::default();
+                let writer = capture.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::TRACE)
+                    .with_ansi(false)
+                    .with_writer(move || writer.clone())
+                    .finish();
+                tracing::subscriber::set_global_default(subscriber)
+                    .expect("no other global subscriber in tests");
+                capture
+            })
+            .clone()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A plain HTTP/1 client for loopback servers.
+pub type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+pub fn http_client() -> HttpClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// Sends one request; returns status, headers and the body parsed as JSON (Null when empty).
+pub async fn send(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<bytes::Bytes>,
+) -> (u16, http::HeaderMap, Value) {
+    use http_body_util::BodyExt;
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(http_body_util::Full::new(body.into())).unwrap();
+    let resp = client
+        .request(req)
+        .await
+        .expect("request reaches the server");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("JSON body: {bytes:?}"))
+    };
+    (status, headers, body)
+}
+
+/// Path of a workspace binary built by `cargo build --bins` (the test command does it).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --bins`; `make test` does)",
+        path.display()
+    );
+    path
+}

@@ -1,1 +1,6 @@
-fn main() {}
+//! Lambda function: `POST /channels/{type}/{id}/call`.
+
+#[tokio::main]
+async fn main() -> Result<(), callbridge_lambda::Error> {
+    callbridge_lambda::run(callbridge_lambda::Operation::CreateCall).await
+}

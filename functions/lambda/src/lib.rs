@@ -1,1 +1,82 @@
-pub fn x() {}
+//! Runs a Callbridge handler as an AWS Lambda function behind an API Gateway HTTP API.
+//! Everything here is adaptation: API Gateway v2 events in, handler responses out.
+
+pub use callbridge::Operation;
+use callbridge::api::{ApiRequest, PathParams};
+use callbridge::store::CallStore;
+use callbridge::{Callbridge, Config};
+pub use lambda_http::Error;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use std::sync::Arc;
+
+/// Adapts one API Gateway request to the domain handler.
+pub async fn handle<S: CallStore>(
+    app: &Callbridge<S>,
+    operation: Operation,
+    req: Request,
+) -> Response<Body> {
+    let params = req.path_parameters();
+    let raw_path = req.raw_http_path().to_string();
+    let has_context = matches!(
+        req.request_context_ref(),
+        Some(RequestContext::ApiGatewayV2(_))
+    );
+    let (parts, body) = req.into_parts();
+    let path = if raw_path.is_empty() || !has_context {
+        parts.uri.path().to_string()
+    } else {
+        raw_path
+    };
+    let body: &[u8] = match &body {
+        Body::Empty => &[],
+        Body::Text(s) => s.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    let params = (!params.is_empty()).then(|| PathParams {
+        channel_type: params.first("type"),
+        id: params.first("id"),
+    });
+    let response = app
+        .handle(ApiRequest {
+            method: &parts.method,
+            path: &path,
+            params,
+            operation: Some(operation),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body,
+        })
+        .await;
+    response.map(|bytes| match String::from_utf8(bytes) {
+        Ok(text) => Body::Text(text),
+        Err(e) => Body::Binary(e.into_bytes()),
+    })
+}
+
+/// Builds the application once (cold start) and serves `operation` until the runtime stops.
+pub async fn run_with<S: CallStore>(
+    operation: Operation,
+    config: Config,
+    store: S,
+) -> Result<(), Error> {
+    let app = Arc::new(Callbridge::new(config, store));
+    lambda_http::run(service_fn(move |req: Request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, std::convert::Infallible>(handle(&app, operation, req).await) }
+    }))
+    .await
+}
+
+/// Entry point of each function binary.
+pub async fn run(operation: Operation) -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
+    run_with(
+        operation,
+        config,
+        callbridge::store::memory::MemoryStore::new(),
+    )
+    .await
+}

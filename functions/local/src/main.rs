@@ -1,1 +1,128 @@
-fn main() {}
+//! `make run`: the local Callbridge server.
+
+use callbridge::Config;
+use callbridge::store::memory::MemoryStore;
+use callbridge::{Callbridge, store::CallStore};
+use callbridge_local::{local_lookup, serve, user_token};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .compact()
+        .init();
+
+    let (lookup, sandbox) = local_lookup(|k| std::env::var(k).ok());
+    let config = match Config::from_lookup(&lookup) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("callbridge-local: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let host = lookup("CALLBRIDGE_HOST").unwrap_or_else(|| "127.0.0.1".into());
+    let port = match lookup("CALLBRIDGE_PORT").map(|p| p.parse::<u16>()) {
+        None => 8080,
+        Some(Ok(p)) => p,
+        Some(Err(_)) => {
+            eprintln!(
+                "callbridge-local: configuration error: CALLBRIDGE_PORT must be a port number (0-65535)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let addr: SocketAddr = match format!("{host}:{port}").parse() {
+        Ok(a) => a,
+        Err(_) => {
+            eprintln!(
+                "callbridge-local: configuration error: CALLBRIDGE_HOST must be an IP address"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "callbridge-local: cannot listen on {addr}: {e} (set CALLBRIDGE_PORT to another port)"
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let addr = listener.local_addr().expect("bound address");
+    banner(&config, addr, &sandbox);
+    run(listener, config).await;
+    ExitCode::SUCCESS
+}
+
+async fn run(listener: tokio::net::TcpListener, config: Config) {
+    serve_on(
+        listener,
+        config,
+        MemoryStore::new(),
+        "memory (calls are lost when the server stops)",
+    )
+    .await
+}
+
+async fn serve_on<S: CallStore>(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    store: S,
+    label: &str,
+) {
+    eprintln!("  store:    {label}\n");
+    let app = Arc::new(Callbridge::new(config, store));
+    serve(listener, app, async {
+        shutdown_signal().await;
+        eprintln!("\ncallbridge-local: shutting down");
+    })
+    .await;
+}
+
+fn banner(config: &Config, addr: SocketAddr, sandbox: &[&str]) {
+    let base = format!("http://{addr}");
+    eprintln!("\nCallbridge local server listening on {base}");
+    if sandbox.is_empty() {
+        eprintln!(
+            "  mode:     configured from the environment (provider {})",
+            config.provider.as_str()
+        );
+        eprintln!(
+            "  try:      curl -X POST '{base}/calls/<id>?api_key={}' -H 'Authorization: <user JWT>'",
+            config.api_key
+        );
+    } else {
+        eprintln!("  mode:     SANDBOX - demo credentials, not for production");
+        eprintln!("            filled in: {}", sandbox.join(", "));
+        eprintln!("            Agora tokens are well-formed but Agora will not accept them;");
+        eprintln!("            Stream dev tokens (signature \"devtoken\") are accepted.");
+        let token = user_token("demo-user", config.api_secret.expose());
+        let key = &config.api_key;
+        eprintln!("  user:     demo-user, token {token}");
+        eprintln!(
+            "\nCreate Call:\n  curl -s -X POST '{base}/channels/messaging/general/call?api_key={key}' \\\n    -H 'Authorization: {token}' -H 'stream-auth-type: jwt' \\\n    -H 'Content-Type: application/json' -d '{{\"id\":\"standup\",\"type\":\"video\"}}'"
+        );
+        eprintln!(
+            "\nGet Call Token:\n  curl -s -X POST '{base}/calls/standup?api_key={key}' \\\n    -H 'Authorization: {token}' -H 'stream-auth-type: jwt' -d '{{}}'\n"
+        );
+    }
+}
+
+/// Ctrl-C, or SIGTERM (as sent by process managers).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,329 @@
+//! The local server end to end: real HTTP on a free loopback port, both endpoints, errors,
+//! CORS, and the real binary's start-up banner and graceful shutdown.
+
+use callbridge::Callbridge;
+use callbridge::store::memory::MemoryStore;
+use callbridge_local::{local_lookup, serve, user_token};
+use callbridge_tests::*;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Server {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    app: Arc<Callbridge<MemoryStore>>,
+}
+
+async fn start() -> Server {
+    let (lookup, filled) = local_lookup(|_| None);
+    assert!(
+        filled.contains(&"STREAM_API_SECRET"),
+        "sandbox with no environment"
+    );
+    let config = callbridge::Config::from_lookup(lookup).unwrap();
+    let app = Arc::new(Callbridge::new(config, MemoryStore::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, Arc::clone(&app), async {
+        let _ = rx.await;
+    }));
+    Server {
+        base,
+        stop: Some(tx),
+        task,
+        app,
+    }
+}
+
+impl Server {
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn sandbox_token(app: &Callbridge<MemoryStore>, user: &str) -> String {
+    user_token(user, app.config().api_secret.expose())
+}
+
+#[tokio::test]
+async fn both_endpoints_over_real_http() {
+    let server = start().await;
+    let client = http_client();
+    let key = server.app.config().api_key.clone();
+    let alice = sandbox_token(&server.app, "alice");
+    let auth = [
+        ("authorization", alice.as_str()),
+        ("stream-auth-type", "jwt"),
+        ("content-type", "application/json"),
+    ];
+
+    let url = format!(
+        "{}/channels/messaging/general/call?api_key={key}&user_id=alice&connection_id=x",
+        server.base
+    );
+    let (status, headers, body) = send(
+        &client,
+        "POST",
+        &url,
+        &auth,
+        r#"{"id":"call-messaging:General","type":"video"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert_eq!(body["call"]["id"], "call-messaging:general");
+    assert_eq!(
+        body["agora_uid"],
+        callbridge::providers::agora::agora_uid("alice")
+    );
+    let parsed =
+        callbridge::providers::access_token2::parse(body["token"].as_str().unwrap()).unwrap();
+    assert!(
+        parsed.verify("11111111111111111111111111111111"),
+        "sandbox certificate"
+    );
+
+    // Percent-encoded id, as stream-chat JS >= 8.39 sends it; no body, as Swift sends it.
+    let bob = sandbox_token(&server.app, "bob");
+    let url = format!(
+        "{}/calls/CALL-messaging%3Ageneral?api_key={key}",
+        server.base
+    );
+    let (status, _, body) = send(
+        &client,
+        "POST",
+        &url,
+        &[("authorization", &format!("Bearer {bob}"))],
+        "",
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["agora_uid"],
+        callbridge::providers::agora::agora_uid("bob")
+    );
+    assert!(body.get("call").is_none());
+
+    // Dev tokens work in the sandbox.
+    let dev = format!(
+        "{}.{}.devtoken",
+        callbridge::jwt::HS256_HEADER_B64,
+        "eyJ1c2VyX2lkIjoiZGV2In0"
+    );
+    let (status, _, body) = send(&client, "POST", &url, &[("authorization", &dev)], "{}").await;
+    assert_eq!(status, 201, "{body}");
+
+    // Errors keep the Stream shape over the wire.
+    let (status, _, body) = send(
+        &client,
+        "POST",
+        &format!("{}/calls/nope?api_key={key}", server.base),
+        &auth,
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_stream_error(&body, 404, 16);
+    let (status, _, body) = send(
+        &client,
+        "POST",
+        &format!("{}/calls/nope", server.base),
+        &auth,
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_stream_error(&body, 401, 2);
+    let (status, _, body) = send(
+        &client,
+        "POST",
+        &format!("{}/nowhere?api_key={key}", server.base),
+        &auth,
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_stream_error(&body, 404, 16);
+    let (status, headers, body) = send(
+        &client,
+        "GET",
+        &format!("{}/calls/x?api_key={key}", server.base),
+        &auth,
+        "",
+    )
+    .await;
+    assert_eq!(status, 405);
+    assert_eq!(headers["allow"], "POST");
+    assert_stream_error(&body, 405, 4);
+
+    // A body over the limit is refused while it streams in.
+    let big = vec![b'x'; 200_000];
+    let url = format!(
+        "{}/channels/messaging/general/call?api_key={key}",
+        server.base
+    );
+    let (status, _, body) = send(&client, "POST", &url, &auth, big).await;
+    assert_eq!(status, 413);
+    assert_stream_error(&body, 413, 22);
+
+    // CORS preflight for browser clients.
+    let (status, headers, _) = send(
+        &client,
+        "OPTIONS",
+        &url,
+        &[("origin", "http://localhost:3000")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(
+        headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+
+    assert_eq!(server.app.store().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_concurrent_creates_over_http_yield_one_call() {
+    let server = start().await;
+    let client = http_client();
+    let key = server.app.config().api_key.clone();
+    let url = format!("{}/channels/team/eng/call?api_key={key}", server.base);
+    let mut tasks = Vec::new();
+    for i in 0..100u32 {
+        let (client, url) = (client.clone(), url.clone());
+        let token = sandbox_token(&server.app, &format!("user-{i}"));
+        let id: String = "Daily-Sync"
+            .chars()
+            .map(|c| {
+                if i % 3 == 0 {
+                    c.to_ascii_uppercase()
+                } else if i % 3 == 1 {
+                    c.to_ascii_lowercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"id": id, "type": "video"}).to_string();
+            send(&client, "POST", &url, &[("authorization", &token)], body).await
+        }));
+    }
+    let mut calls: Vec<Value> = Vec::new();
+    for t in tasks {
+        let (status, _, body) = t.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        calls.push(body["call"].clone());
+    }
+    assert!(calls.iter().all(|c| c == &calls[0]));
+    assert_eq!(calls[0]["id"], "daily-sync");
+    assert_eq!(server.app.store().len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_binary_starts_in_the_sandbox_prints_curls_and_stops_on_ctrl_c() {
+    let mut child = Command::new(workspace_binary("callbridge-local"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CALLBRIDGE_PORT", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut banner = String::new();
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            base = Some(rest.trim().to_string());
+        }
+        if line.contains("store:") {
+            break;
+        }
+    }
+    let base = base.expect("listening line");
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    assert!(banner.contains("SANDBOX"), "{banner}");
+    assert!(banner.contains("curl -s -X POST"), "{banner}");
+    // The printed Create Call command works as printed.
+    let token = banner
+        .split("-H 'Authorization: ")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let client = http_client();
+    let url = format!("{base}/channels/messaging/general/call?api_key=callbridge-sandbox-key");
+    let (status, _, body) = send(
+        &client,
+        "POST",
+        &url,
+        &[("authorization", &token)],
+        r#"{"id":"standup","type":"video"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let drain =
+        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let exit = wait_with_timeout(&mut child, Duration::from_secs(15));
+    assert_eq!(exit, Some(0), "graceful exit on Ctrl-C");
+    let rest = drain.join().unwrap();
+    assert!(rest.contains("shutting down"), "{rest}");
+    assert!(rest.contains("status=201"), "request log line: {rest}");
+}
+
+#[test]
+fn the_binary_refuses_bad_settings_naming_the_variable() {
+    let out = Command::new(workspace_binary("callbridge-local"))
+        .env_clear()
+        .env("STREAM_API_KEY", "k")
+        .env("STREAM_API_SECRET", "s")
+        .env("AGORA_APP_ID", "not-hex")
+        .env("AGORA_APP_CERTIFICATE", "also-not-hex-and-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AGORA_APP_ID"), "{err}");
+    assert!(!err.contains("also-not-hex-and-secret"));
+}
+
+fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
