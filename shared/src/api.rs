@@ -412,6 +412,7 @@ fn store_error(e: StoreError) -> ApiError {
             cause: Some(cause),
         },
         StoreError::Corrupt(what) => ApiError::Internal(what.into()),
+        StoreError::Internal(cause) => ApiError::Internal(cause),
     }
 }
 

@@ -208,3 +208,145 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     );
     path
 }
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB (moto)
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The moto server `make test` started. Tests that need it fail with a clear message when run
+/// outside `make test`.
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("CALLBRIDGE_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!("CALLBRIDGE_TEST_DYNAMODB_ENDPOINT is not set: DynamoDB tests run against moto; use `make test`")
+    })
+}
+
+/// A table name no other test uses.
+pub fn unique_table(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
+/// Counts the HTTP requests a DynamoDB client sends (every attempt), by operation.
+#[derive(Clone, Debug, Default)]
+pub struct RequestLog(Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+    fn read_before_transmit(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let target = ctx
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?")
+            .trim_start_matches("DynamoDB_20120810.")
+            .to_string();
+        self.0.lock().unwrap().push(target);
+        Ok(())
+    }
+}
+
+/// A DynamoDB client for `endpoint` with Callbridge's timeouts and retries and a request log.
+pub fn dynamo_client(endpoint: &str) -> (aws_sdk_dynamodb::Client, RequestLog) {
+    let log = RequestLog::default();
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint);
+    let conf = callbridge::store::dynamodb::tune(conf)
+        .interceptor(log.clone())
+        .build();
+    (aws_sdk_dynamodb::Client::from_conf(conf), log)
+}
+
+/// A DynamoStore on a fresh table of the shared moto server.
+pub async fn fresh_dynamo_store() -> (
+    callbridge::store::dynamodb::DynamoStore,
+    aws_sdk_dynamodb::Client,
+    RequestLog,
+) {
+    let (client, log) = dynamo_client(&dynamodb_endpoint());
+    let store =
+        callbridge::store::dynamodb::DynamoStore::new(client.clone(), unique_table("calls"));
+    store.create_table().await.expect("create table on moto");
+    log.take();
+    (store, client, log)
+}
+
+/// A moto server of the test's own (for stopping and restarting it), on a free loopback port.
+pub struct OwnMoto {
+    child: Option<std::process::Child>,
+    pub port: u16,
+}
+
+impl OwnMoto {
+    pub fn start() -> OwnMoto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut m = OwnMoto { child: None, port };
+        m.restart();
+        m
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and waits until it answers.
+    pub fn restart(&mut self) {
+        let bin = std::env::var("CALLBRIDGE_TEST_MOTO_SERVER")
+            .unwrap_or_else(|_| panic!("CALLBRIDGE_TEST_MOTO_SERVER is not set; use `make test`"));
+        let child = std::process::Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnMoto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

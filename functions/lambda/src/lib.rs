@@ -4,6 +4,7 @@
 pub use callbridge::Operation;
 use callbridge::api::{ApiRequest, PathParams};
 use callbridge::store::CallStore;
+use callbridge::store::dynamodb::{self, DynamoStore};
 use callbridge::{Callbridge, Config};
 pub use lambda_http::Error;
 use lambda_http::request::RequestContext;
@@ -69,14 +70,19 @@ pub async fn run_with<S: CallStore>(
     .await
 }
 
-/// Entry point of each function binary.
+/// Entry point of each function binary: configuration and the DynamoDB client are built once,
+/// at cold start; a bad setting fails the start with a message naming the variable.
 pub async fn run(operation: Operation) -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
-    run_with(
-        operation,
-        config,
-        callbridge::store::memory::MemoryStore::new(),
-    )
-    .await
+    let Some(table) = config.table_name.clone() else {
+        let e = callbridge::config::ConfigError {
+            var: "CALLBRIDGE_TABLE_NAME",
+            reason: "is not set; the functions store calls in DynamoDB".into(),
+        };
+        tracing::error!("{e}");
+        return Err(e.into());
+    };
+    let store = DynamoStore::new(dynamodb::client_from_env().await, table);
+    run_with(operation, config, store).await
 }

@@ -1,6 +1,7 @@
 //! `make run`: the local Callbridge server.
 
 use callbridge::Config;
+use callbridge::store::dynamodb::{self, DynamoStore};
 use callbridge::store::memory::MemoryStore;
 use callbridge::{Callbridge, store::CallStore};
 use callbridge_local::{local_lookup, serve, user_token};
@@ -20,6 +21,16 @@ async fn main() -> ExitCode {
         .compact()
         .init();
 
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("create-table") => return create_table().await,
+        Some(other) => {
+            eprintln!(
+                "callbridge-local: unknown argument {other:?}; usage: callbridge-local [create-table]"
+            );
+            return ExitCode::from(2);
+        }
+    }
     let (lookup, sandbox) = local_lookup(|k| std::env::var(k).ok());
     let config = match Config::from_lookup(&lookup) {
         Ok(c) => c,
@@ -64,13 +75,50 @@ async fn main() -> ExitCode {
 }
 
 async fn run(listener: tokio::net::TcpListener, config: Config) {
-    serve_on(
-        listener,
-        config,
-        MemoryStore::new(),
-        "memory (calls are lost when the server stops)",
-    )
-    .await
+    match config.table_name.clone() {
+        None => {
+            serve_on(
+                listener,
+                config,
+                MemoryStore::new(),
+                "memory (calls are lost when the server stops)",
+            )
+            .await
+        }
+        Some(table) => {
+            let store = DynamoStore::new(dynamodb::client_from_env().await, &table);
+            let label = format!("DynamoDB table {table}");
+            serve_on(listener, config, store, &label).await
+        }
+    }
+}
+
+/// `callbridge-local create-table`: creates CALLBRIDGE_TABLE_NAME as template.yaml declares it.
+async fn create_table() -> ExitCode {
+    let Some(table) = std::env::var("CALLBRIDGE_TABLE_NAME")
+        .ok()
+        .filter(|t| !t.is_empty())
+    else {
+        eprintln!("callbridge-local: configuration error: CALLBRIDGE_TABLE_NAME is not set");
+        return ExitCode::from(2);
+    };
+    let store = DynamoStore::new(dynamodb::client_from_env().await, &table);
+    match store.create_table().await {
+        Ok(()) => {
+            eprintln!("table {table} is ready (key pk, on-demand, TTL on expires_at)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            eprintln!("callbridge-local: cannot create table {table}: {msg}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 async fn serve_on<S: CallStore>(

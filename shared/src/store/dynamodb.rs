@@ -1,1 +1,369 @@
-//! DynamoDB adapter (issue 3).
+//! DynamoDB adapter: one table keyed by the canonical call id.
+//!
+//! Item layout (all plain attributes, readable with the AWS CLI):
+//!
+//! | attribute       | type | value                                             |
+//! |-----------------|------|---------------------------------------------------|
+//! | `pk`            | S    | canonical call id (partition key)                 |
+//! | `cid`           | S    | channel, `type:id`                                |
+//! | `call_type`     | S    | `video` or `audio`                                |
+//! | `provider`      | S    | `agora` or `hms`                                  |
+//! | `agora_channel` | S    | Agora channel (Agora calls)                       |
+//! | `hms_room_id`   | S    | 100ms room id (100ms calls)                       |
+//! | `hms_room_name` | S    | 100ms room name (100ms calls)                     |
+//! | `created_by`    | S    | user id of the creator                            |
+//! | `created_at`    | N    | Unix seconds                                      |
+//! | `expires_at`    | N    | Unix seconds; the table's TTL attribute           |
+//!
+//! Create is one conditional `PutItem` (`attribute_not_exists(pk) OR expires_at <= :now`, with
+//! `ReturnValuesOnConditionCheckFailure = ALL_OLD`): a lost race or an existing call is answered
+//! from the failed put itself. Get is one consistent `GetItem`. Expiry is decided here, in code:
+//! DynamoDB's TTL deletes late.
+
+use super::{CallStore, Inserted, StoreError};
+use crate::call::{Call, CallType, ProviderDetails};
+use crate::id::{CallId, ChannelCid};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::get_item::GetItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Bounds on every DynamoDB call. Worst case for one request: 3 attempts of at most 1 s each
+/// plus back-off, cut at 3 s by the operation timeout, well inside the functions' timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+pub const MAX_ATTEMPTS: u32 = 3;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// Applies Callbridge's timeouts and retries to a DynamoDB client configuration.
+pub fn tune(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
+    builder
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_millis(400)),
+        )
+}
+
+/// A client from the environment (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`), tuned.
+/// Build it once per process.
+pub async fn client_from_env() -> Client {
+    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Client::from_conf(tune(aws_sdk_dynamodb::config::Builder::from(&shared)).build())
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table as template.yaml declares it (key `pk`, on-demand, TTL on
+    /// `expires_at`), for local use and tests. Succeeds if the table exists.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| StoreError::Internal(Box::new(e)))?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(|e| StoreError::Internal(Box::new(e)))?,
+            )
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => {}
+            Err(e) => return Err(StoreError::Unavailable(Box::new(e))),
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| StoreError::Internal(Box::new(e)))?,
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                // Enabling TTL twice is refused; the table already has it.
+                let msg = format!("{e:?}");
+                if msg.contains("TimeToLive is already enabled") {
+                    Ok(())
+                } else {
+                    Err(StoreError::Unavailable(Box::new(e)))
+                }
+            })
+    }
+}
+
+impl CallStore for DynamoStore {
+    async fn insert_if_absent(&self, call: &Call, now: u64) -> Result<Inserted, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(call)))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Inserted::New),
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                PutItemError::ConditionalCheckFailedException(e) => {
+                    let item = e.item().ok_or_else(|| {
+                        StoreError::Corrupt("conditional check failed without the old item".into())
+                    })?;
+                    Ok(Inserted::Existing(from_item(item)?))
+                }
+                e @ (PutItemError::ProvisionedThroughputExceededException(_)
+                | PutItemError::RequestLimitExceeded(_)
+                | PutItemError::ThrottlingException(_)) => Err(StoreError::Throttled(Box::new(e))),
+                e @ (PutItemError::InternalServerError(_)
+                | PutItemError::InvalidEndpointException(_)
+                | PutItemError::ReplicatedWriteConflictException(_)
+                | PutItemError::TransactionConflictException(_)
+                | PutItemError::ResourceNotFoundException(_)
+                | PutItemError::ItemCollectionSizeLimitExceededException(_)) => {
+                    Err(StoreError::Unavailable(Box::new(e)))
+                }
+                e => Err(unhandled(e)),
+            },
+            Err(e) => Err(transport(e)),
+        }
+    }
+
+    async fn get(&self, id: &CallId, now: u64) -> Result<Option<Call>, StoreError> {
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(id.as_str().to_string()))
+            .consistent_read(true)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.item() {
+                None => Ok(None),
+                Some(item) => Ok(Some(from_item(item)?).filter(|c| !c.is_expired(now))),
+            },
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                e @ (GetItemError::ProvisionedThroughputExceededException(_)
+                | GetItemError::RequestLimitExceeded(_)
+                | GetItemError::ThrottlingException(_)) => Err(StoreError::Throttled(Box::new(e))),
+                e @ (GetItemError::InternalServerError(_)
+                | GetItemError::InvalidEndpointException(_)
+                | GetItemError::ResourceNotFoundException(_)) => {
+                    Err(StoreError::Unavailable(Box::new(e)))
+                }
+                e => Err(unhandled(e)),
+            },
+            Err(e) => Err(transport(e)),
+        }
+    }
+}
+
+/// Errors DynamoDB returned that the SDK does not model: throttling codes become 429, the rest
+/// (access denied, bad credentials, validation) are failures of this deployment: 503.
+fn unhandled<E>(e: E) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match e.code() {
+        Some("ThrottlingException" | "Throttling" | "TooManyRequestsException") => {
+            StoreError::Throttled(Box::new(e))
+        }
+        _ => StoreError::Unavailable(Box::new(e)),
+    }
+}
+
+/// Failures before DynamoDB answered: nothing was written.
+fn transport<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match e {
+        // We built a request the SDK refused: a bug here, not an outage.
+        SdkError::ConstructionFailure(_) => StoreError::Internal(Box::new(e)),
+        // No answer in time, no connection, or an unreadable answer.
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(Box::new(e))
+        }
+        SdkError::ServiceError(_) => StoreError::Unavailable(Box::new(e)),
+        _ => StoreError::Unavailable(Box::new(e)),
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn to_item(call: &Call) -> Item {
+    let mut item = HashMap::with_capacity(10);
+    item.insert("pk".into(), s(call.id.as_str()));
+    item.insert("cid".into(), s(call.cid.as_str()));
+    item.insert("call_type".into(), s(call.call_type.as_str()));
+    item.insert("provider".into(), s(call.provider.kind().as_str()));
+    match &call.provider {
+        ProviderDetails::Agora { channel } => {
+            item.insert("agora_channel".into(), s(channel.as_str()));
+        }
+        ProviderDetails::Hms { room_id, room_name } => {
+            item.insert("hms_room_id".into(), s(room_id.as_str()));
+            item.insert("hms_room_name".into(), s(room_name.as_str()));
+        }
+    }
+    item.insert("created_by".into(), s(call.created_by.as_str()));
+    item.insert("created_at".into(), n(call.created_at));
+    item.insert("expires_at".into(), n(call.expires_at));
+    item
+}
+
+pub(crate) fn from_item(item: &Item) -> Result<Call, StoreError> {
+    let get_s = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Ok(v.as_str()),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute {k} missing or not a string"
+        ))),
+    };
+    let get_n = |k: &str| match item.get(k) {
+        Some(AttributeValue::N(v)) => v
+            .parse::<u64>()
+            .map_err(|_| StoreError::Corrupt(format!("attribute {k} is not a whole number"))),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute {k} missing or not a number"
+        ))),
+    };
+    let id = CallId::parse(get_s("pk")?).map_err(|e| StoreError::Corrupt(format!("pk: {e}")))?;
+    let call_type = CallType::parse(get_s("call_type")?)
+        .ok_or_else(|| StoreError::Corrupt("call_type is not video or audio".into()))?;
+    let provider = match get_s("provider")? {
+        "agora" => ProviderDetails::Agora {
+            channel: get_s("agora_channel")?.to_string(),
+        },
+        "hms" => ProviderDetails::Hms {
+            room_id: get_s("hms_room_id")?.to_string(),
+            room_name: get_s("hms_room_name")?.to_string(),
+        },
+        other => return Err(StoreError::Corrupt(format!("unknown provider {other:?}"))),
+    };
+    Ok(Call {
+        id,
+        cid: ChannelCid::from_stored(get_s("cid")?.to_string()),
+        call_type,
+        provider,
+        created_by: get_s("created_by")?.to_string(),
+        created_at: get_n("created_at")?,
+        expires_at: get_n("expires_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(provider: ProviderDetails) -> Call {
+        Call {
+            id: CallId::parse("standup").unwrap(),
+            cid: ChannelCid::parse("messaging", "general").unwrap(),
+            call_type: CallType::Video,
+            provider,
+            created_by: "alice".into(),
+            created_at: 1_800_000_000,
+            expires_at: 1_802_592_000,
+        }
+    }
+
+    #[test]
+    fn items_round_trip_for_both_providers() {
+        for p in [
+            ProviderDetails::Agora {
+                channel: "standup".into(),
+            },
+            ProviderDetails::Hms {
+                room_id: "6470b7a5e3f47d5e9a1c0f22".into(),
+                room_name: "standup".into(),
+            },
+        ] {
+            let c = call(p);
+            assert_eq!(from_item(&to_item(&c)).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn malformed_items_are_corrupt_not_panics() {
+        let good = to_item(&call(ProviderDetails::Agora {
+            channel: "standup".into(),
+        }));
+        for (k, v) in [
+            ("pk", AttributeValue::S("bad id!".into())),
+            ("pk", AttributeValue::N("1".into())),
+            ("call_type", s("screen")),
+            ("provider", s("zoom")),
+            ("created_at", AttributeValue::N("-1".into())),
+            ("expires_at", s("soon")),
+        ] {
+            let mut item = good.clone();
+            item.insert(k.into(), v);
+            assert!(
+                matches!(from_item(&item), Err(StoreError::Corrupt(_))),
+                "{k}"
+            );
+        }
+        let mut item = good.clone();
+        item.remove("agora_channel");
+        assert!(matches!(from_item(&item), Err(StoreError::Corrupt(_))));
+    }
+}

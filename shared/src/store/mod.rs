@@ -28,6 +28,9 @@ pub enum StoreError {
     /// An item could not be read back as a call.
     #[error("stored call is malformed: {0}")]
     Corrupt(String),
+    /// A request this code built was refused before it was sent: a bug, not an outage.
+    #[error("storage request could not be built")]
+    Internal(#[source] Cause),
 }
 
 /// Calls by canonical id. Expired calls (`expires_at <= now`) do not exist: `get` does not

@@ -1,0 +1,472 @@
+//! The DynamoDB adapter against a real DynamoDB wire protocol (moto), through the handlers.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use callbridge::api::Clock;
+use callbridge::call::{Call, CallType, ProviderDetails};
+use callbridge::id::{CallId, ChannelCid};
+use callbridge::store::dynamodb::DynamoStore;
+use callbridge::store::{CallStore, Inserted};
+use callbridge::{Callbridge, Operation};
+use callbridge_tests::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+async fn invoke(
+    app: &Callbridge<DynamoStore>,
+    op: Operation,
+    req: lambda_http::Request,
+) -> (u16, Value) {
+    let resp = callbridge_lambda::handle(app, op, req).await;
+    let status = resp.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(resp.body().as_ref()).unwrap(),
+    )
+}
+
+fn with_body(name: &str, body: &str, user: &str) -> lambda_http::Request {
+    event_edited(name, |v| {
+        v["body"] = json!(body);
+        v["headers"]["authorization"] = json!(user_token(json!({ "user_id": user })));
+    })
+}
+
+async fn scan_count(client: &aws_sdk_dynamodb::Client, table: &str) -> i32 {
+    client
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .count()
+}
+
+#[tokio::test]
+async fn one_request_per_create_new_or_existing_and_per_token() {
+    let (store, client, log) = fresh_dynamo_store().await;
+    let table = store.table().to_string();
+    let app = Callbridge::new(config(), store);
+
+    let (status, first) = invoke(&app, Operation::CreateCall, event("create-call")).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(log.take(), vec!["PutItem"]);
+
+    let (status, second) = invoke(
+        &app,
+        Operation::CreateCall,
+        with_body("create-call", r#"{"id":"STANDUP","type":"audio"}"#, "bob"),
+    )
+    .await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(
+        log.take(),
+        vec!["PutItem"],
+        "the existing call comes back from the failed put"
+    );
+    assert_eq!(second["call"], first["call"]);
+    assert_eq!(second["call"]["type"], "video", "the stored call wins");
+    assert_agora_token(&second, "bob", "standup");
+
+    let (status, body) = invoke(&app, Operation::GetCallToken, event("get-call-token")).await;
+    assert_eq!(status, 201, "{body}");
+    assert_agora_token(&body, "alice", "standup");
+    assert_eq!(log.take(), vec!["GetItem"]);
+
+    let (status, body) = invoke(
+        &app,
+        Operation::GetCallToken,
+        event("get-call-token-unknown"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_stream_error(&body, 404, 16);
+    assert_eq!(log.take(), vec!["GetItem"]);
+
+    // Refused requests never reach DynamoDB.
+    for name in [
+        "create-call-bad-type",
+        "create-call-expired-token",
+        "create-call-forbidden-role",
+    ] {
+        let (status, _) = invoke(&app, Operation::CreateCall, event(name)).await;
+        assert!((400..500).contains(&status));
+    }
+    assert!(log.take().is_empty());
+    assert_eq!(scan_count(&client, &table).await, 1);
+}
+
+#[tokio::test]
+async fn another_channel_cannot_take_over_an_id() {
+    let (store, _client, _log) = fresh_dynamo_store().await;
+    let app = Callbridge::new(config(), store);
+    assert_eq!(
+        invoke(&app, Operation::CreateCall, event("create-call"))
+            .await
+            .0,
+        201
+    );
+    let req = event_edited("create-call", |v| {
+        v["pathParameters"]["id"] = json!("random");
+        v["rawPath"] = json!("/channels/messaging/random/call");
+    });
+    let (status, body) = invoke(&app, Operation::CreateCall, req).await;
+    assert_eq!(status, 403);
+    assert_stream_error(&body, 403, 17);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_creates_yield_one_item() {
+    let (store, client, log) = fresh_dynamo_store().await;
+    let table = store.table().to_string();
+    let app = Arc::new(Callbridge::new(config(), store));
+    let mut tasks = Vec::new();
+    for i in 0..64u32 {
+        let app = Arc::clone(&app);
+        let id: String = "Race:Call"
+            .chars()
+            .enumerate()
+            .map(|(j, c)| {
+                if (i >> (j % 6)) & 1 == 1 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let body = format!(
+                r#"{{"id":"{id}","type":"{}"}}"#,
+                if i % 2 == 0 { "video" } else { "audio" }
+            );
+            invoke(
+                &app,
+                Operation::CreateCall,
+                with_body("create-call", &body, &format!("u{i}")),
+            )
+            .await
+        }));
+    }
+    let mut calls = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        calls.push(body["call"].clone());
+    }
+    assert!(
+        calls.iter().all(|c| c == &calls[0]),
+        "identical call objects"
+    );
+    assert_eq!(calls[0]["id"], "race:call");
+    assert_eq!(
+        log.take(),
+        vec!["PutItem"; 64],
+        "one PutItem per request, no retries, no reads"
+    );
+    assert_eq!(scan_count(&client, &table).await, 1);
+}
+
+#[tokio::test]
+async fn expired_calls_are_not_found_and_are_created_again() {
+    let (store, client, log) = fresh_dynamo_store().await;
+    let table = store.table().to_string();
+    let now = Arc::new(AtomicU64::new(1_800_000_000));
+    let clock: Clock = {
+        let now = Arc::clone(&now);
+        Arc::new(move || now.load(Ordering::SeqCst))
+    };
+    let app = Callbridge::with_clock(
+        config_with(&[("CALLBRIDGE_CALL_TTL_SECONDS", "600")]),
+        store,
+        clock,
+    );
+    let (status, _) = invoke(&app, Operation::CreateCall, event("create-call")).await;
+    assert_eq!(status, 201);
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("standup".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        item.item().unwrap()["expires_at"],
+        AttributeValue::N("1800000600".into())
+    );
+
+    now.store(1_800_000_600, Ordering::SeqCst);
+    log.take();
+    let (status, body) = invoke(&app, Operation::GetCallToken, event("get-call-token")).await;
+    assert_eq!(status, 404, "{body}");
+    assert_stream_error(&body, 404, 16);
+
+    // Created again (by another channel, even): one conditional put replaces the expired item.
+    let req = event_edited("create-call", |v| {
+        v["pathParameters"]["id"] = json!("random");
+        v["rawPath"] = json!("/channels/messaging/random/call");
+        v["body"] = json!(r#"{"id":"standup","type":"audio"}"#);
+    });
+    let (status, body) = invoke(&app, Operation::CreateCall, req).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["call"]["type"], "audio");
+    assert_eq!(log.take(), vec!["GetItem", "PutItem"]);
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("standup".into()))
+        .send()
+        .await
+        .unwrap();
+    let item = item.item().unwrap();
+    assert_eq!(item["cid"], AttributeValue::S("messaging:random".into()));
+    assert_eq!(item["expires_at"], AttributeValue::N("1800001200".into()));
+    assert_eq!(scan_count(&client, &table).await, 1);
+}
+
+#[tokio::test]
+async fn items_read_back_equal_field_by_field() {
+    let (store, client, _log) = fresh_dynamo_store().await;
+    let calls = [
+        Call {
+            id: CallId::parse("Call-Messaging:General").unwrap(),
+            cid: ChannelCid::parse("messaging", "General").unwrap(),
+            call_type: CallType::Audio,
+            provider: ProviderDetails::Agora {
+                channel: "call-messaging:general".into(),
+            },
+            created_by: "alice@example.com".into(),
+            created_at: 1_800_000_000,
+            expires_at: 1_802_592_000,
+        },
+        Call {
+            id: CallId::parse("room.1").unwrap(),
+            cid: ChannelCid::parse("team", "eng").unwrap(),
+            call_type: CallType::Video,
+            provider: ProviderDetails::Hms {
+                room_id: "6470b7a5e3f47d5e9a1c0f22".into(),
+                room_name: "room.1".into(),
+            },
+            created_by: "Ünïcode user".into(),
+            created_at: 1_800_000_001,
+            expires_at: 1_800_000_601,
+        },
+    ];
+    for call in &calls {
+        assert_eq!(
+            store.insert_if_absent(call, 1_800_000_000).await.unwrap(),
+            Inserted::New
+        );
+        assert_eq!(
+            store.get(&call.id, 1_800_000_000).await.unwrap().as_ref(),
+            Some(call)
+        );
+        assert_eq!(
+            store.insert_if_absent(call, 1_800_000_000).await.unwrap(),
+            Inserted::Existing(call.clone())
+        );
+    }
+    let raw = client
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S("call-messaging:general".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let raw = raw.item().unwrap();
+    let s = |v: &str| AttributeValue::S(v.into());
+    assert_eq!(raw["pk"], s("call-messaging:general"));
+    assert_eq!(raw["cid"], s("messaging:General"));
+    assert_eq!(raw["call_type"], s("audio"));
+    assert_eq!(raw["provider"], s("agora"));
+    assert_eq!(raw["agora_channel"], s("call-messaging:general"));
+    assert_eq!(raw["created_by"], s("alice@example.com"));
+    assert_eq!(raw["created_at"], AttributeValue::N("1800000000".into()));
+    assert_eq!(raw["expires_at"], AttributeValue::N("1802592000".into()));
+    assert_eq!(raw.len(), 8, "no other attributes: {raw:?}");
+}
+
+#[tokio::test]
+async fn a_missing_table_is_a_clear_503() {
+    let (client, _log) = dynamo_client(&dynamodb_endpoint());
+    let app = Callbridge::new(
+        config(),
+        DynamoStore::new(client, unique_table("never-created")),
+    );
+    let (status, body) = invoke(&app, Operation::CreateCall, event("create-call")).await;
+    assert_eq!(status, 503, "{body}");
+    let msg = assert_stream_error(&body, 503, -1);
+    assert!(msg.contains("storage is unavailable"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_stopped_mid_test_answers_503_then_recovers() {
+    let mut moto = OwnMoto::start();
+    let (client, _log) = dynamo_client(&moto.endpoint());
+    let store = DynamoStore::new(client, "outage-test");
+    store.create_table().await.unwrap();
+    let app = Callbridge::new(config(), store.clone());
+    assert_eq!(
+        invoke(&app, Operation::CreateCall, event("create-call"))
+            .await
+            .0,
+        201
+    );
+
+    moto.stop();
+    for (op, name) in [
+        (Operation::CreateCall, "create-call-audio"),
+        (Operation::GetCallToken, "get-call-token"),
+    ] {
+        let started = std::time::Instant::now();
+        let resp = callbridge_lambda::handle(&app, op, event(name)).await;
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        assert_stream_error(&body, 503, -1);
+        assert!(
+            started.elapsed()
+                < callbridge::store::dynamodb::OPERATION_TIMEOUT
+                    + std::time::Duration::from_secs(1)
+        );
+    }
+
+    moto.restart(); // moto keeps no state: the table is made again, as an operator would.
+    store.create_table().await.unwrap();
+    let (status, body) = invoke(&app, Operation::CreateCall, event("create-call-audio")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = invoke(
+        &app,
+        Operation::GetCallToken,
+        event("get-call-token-encoded-id"),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn throttling_answers_429_with_retry_after() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}"#,
+            "application/x-amz-json-1.0",
+        ))
+        .mount(&server)
+        .await;
+    let (client, log) = dynamo_client(&server.uri());
+    let app = Callbridge::new(config(), DynamoStore::new(client, "t"));
+    let resp = callbridge_lambda::handle(&app, Operation::CreateCall, event("create-call")).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    assert_stream_error(&body, 429, 9);
+    assert_eq!(log.take().len(), 3, "the SDK retried within its bound");
+}
+
+#[tokio::test]
+async fn a_server_error_after_retries_is_503_and_nothing_is_stored() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_raw(
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}"#,
+            "application/x-amz-json-1.0",
+        ))
+        .mount(&server)
+        .await;
+    let (client, _log) = dynamo_client(&server.uri());
+    let app = Callbridge::new(config(), DynamoStore::new(client, "t"));
+    let (status, body) = invoke(&app, Operation::GetCallToken, event("get-call-token")).await;
+    assert_eq!(status, 503);
+    assert_stream_error(&body, 503, -1);
+    // A slow DynamoDB is cut by the attempt timeout, then answered with 503.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)))
+        .mount(&server)
+        .await;
+    let started = std::time::Instant::now();
+    let (status, _) = invoke(&app, Operation::CreateCall, event("create-call")).await;
+    assert_eq!(status, 503);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_local_server_runs_on_dynamodb() {
+    let table = unique_table("local");
+    let endpoint = dynamodb_endpoint();
+    let env = |cmd: &mut std::process::Command| {
+        cmd.env_clear()
+            .env("CALLBRIDGE_TABLE_NAME", &table)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+    };
+    let bin = workspace_binary("callbridge-local");
+    let mut cmd = std::process::Command::new(&bin);
+    env(&mut cmd);
+    let out = cmd.arg("create-table").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Twice is fine.
+    let mut cmd = std::process::Command::new(&bin);
+    env(&mut cmd);
+    assert!(cmd.arg("create-table").output().unwrap().status.success());
+
+    let mut cmd = std::process::Command::new(&bin);
+    env(&mut cmd);
+    let mut child = cmd
+        .env("CALLBRIDGE_PORT", "0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut base = String::new();
+    let mut banner = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            base = rest.trim().to_string();
+        }
+        banner.push_str(&line);
+        if line.contains("store:") {
+            break;
+        }
+    }
+    assert!(
+        banner.contains(&format!("DynamoDB table {table}")),
+        "{banner}"
+    );
+    let token =
+        callbridge_local::user_token("alice", "callbridge-sandbox-secret-not-for-production");
+    let client = http_client();
+    let url = format!("{base}/channels/messaging/general/call?api_key=callbridge-sandbox-key");
+    let (status, _, body) = send(
+        &client,
+        "POST",
+        &url,
+        &[("authorization", &token)],
+        r#"{"id":"persisted","type":"video"}"#,
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 201, "{body}");
+    let (dclient, _) = dynamo_client(&endpoint);
+    assert_eq!(scan_count(&dclient, &table).await, 1);
+}
