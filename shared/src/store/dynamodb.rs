@@ -24,6 +24,7 @@ use super::{CallStore, Inserted, StoreError};
 use crate::call::{Call, CallType, ProviderDetails};
 use crate::id::{CallId, ChannelCid};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::SdkError;
@@ -54,6 +55,9 @@ pub struct DynamoStore {
 /// Applies Callbridge's timeouts and retries to a DynamoDB client configuration.
 pub fn tune(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
     builder
+        // Answers are a few hundred bytes and every attempt has a deadline; the stalled-stream
+        // monitor would only add per-request work.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
