@@ -28,14 +28,22 @@ struct Canned {
 
 impl HttpConnector for Canned {
     fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
-        let mut resp = HttpResponse::new(self.status.try_into().unwrap(), SdkBody::from(self.body.clone()));
-        resp.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+        let mut resp = HttpResponse::new(
+            self.status.try_into().unwrap(),
+            SdkBody::from(self.body.clone()),
+        );
+        resp.headers_mut()
+            .insert("content-type", "application/x-amz-json-1.0");
         HttpConnectorFuture::ready(Ok(resp))
     }
 }
 
 impl HttpClient for Canned {
-    fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
         SharedHttpConnector::new(self.clone())
     }
 }
@@ -47,28 +55,49 @@ fn config() -> Config {
         ("AGORA_APP_ID", "970CA35de60c44645bbae8a215061b33"),
         ("AGORA_APP_CERTIFICATE", "5CFd2fd1755d40ecb72977518be15d3b"),
     ];
-    Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap()
+    Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap()
 }
 
 fn app(status: u16, body: &str) -> Callbridge<DynamoStore> {
     let conf = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIDEXAMPLE", "bench", None, None, "bench"))
-        .http_client(Canned { status, body: body.to_string() });
+        .credentials_provider(Credentials::new(
+            "AKIDEXAMPLE",
+            "bench",
+            None,
+            None,
+            "bench",
+        ))
+        .http_client(Canned {
+            status,
+            body: body.to_string(),
+        });
     let client = aws_sdk_dynamodb::Client::from_conf(tune(conf).build());
     Callbridge::new(config(), DynamoStore::new(client, "calls"))
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let token = callbridge::jwt::sign_hs256(&serde_json::json!({"user_id": "alice"}), SECRET.as_bytes());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let token =
+        callbridge::jwt::sign_hs256(&serde_json::json!({"user_id": "alice"}), SECRET.as_bytes());
     let mut headers = HeaderMap::new();
     headers.insert("authorization", token.parse().unwrap());
     let create = ApiRequest {
         method: &Method::POST,
         path: "/channels/messaging/general/call",
-        params: Some(PathParams { channel_type: Some("messaging"), id: Some("general") }),
+        params: Some(PathParams {
+            channel_type: Some("messaging"),
+            id: Some("general"),
+        }),
         operation: Some(Operation::CreateCall),
         query: Some("api_key=bench-key"),
         headers: &headers,
@@ -77,7 +106,10 @@ fn bench(c: &mut Criterion) {
     let token_req = ApiRequest {
         method: &Method::POST,
         path: "/calls/call-messaging%3Ageneral",
-        params: Some(PathParams { channel_type: None, id: Some("call-messaging%3Ageneral") }),
+        params: Some(PathParams {
+            channel_type: None,
+            id: Some("call-messaging%3Ageneral"),
+        }),
         operation: Some(Operation::GetCallToken),
         query: Some("api_key=bench-key"),
         headers: &headers,
@@ -86,18 +118,23 @@ fn bench(c: &mut Criterion) {
 
     let new = app(200, "{}");
     c.bench_function("dynamodb_create_call_new", |b| {
-        b.to_async(&rt).iter(|| async { assert_eq!(new.handle(create).await.status(), 201) })
+        b.to_async(&rt)
+            .iter(|| async { assert_eq!(new.handle(create).await.status(), 201) })
     });
     let existing = app(
         400,
-        &format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed","Item":{ITEM}}}"#),
+        &format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed","Item":{ITEM}}}"#
+        ),
     );
     c.bench_function("dynamodb_create_call_existing", |b| {
-        b.to_async(&rt).iter(|| async { assert_eq!(existing.handle(create).await.status(), 201) })
+        b.to_async(&rt)
+            .iter(|| async { assert_eq!(existing.handle(create).await.status(), 201) })
     });
     let get = app(200, &format!(r#"{{"Item":{ITEM}}}"#));
     c.bench_function("dynamodb_get_call_token", |b| {
-        b.to_async(&rt).iter(|| async { assert_eq!(get.handle(token_req).await.status(), 201) })
+        b.to_async(&rt)
+            .iter(|| async { assert_eq!(get.handle(token_req).await.status(), 201) })
     });
 }
 

@@ -8,6 +8,7 @@ use crate::error::{ApiError, Operation};
 use crate::id::{CallId, ChannelCid};
 use crate::permissions::Permission;
 use crate::providers::agora;
+use crate::providers::hms::{Hms, HmsError, RoomOptions};
 use crate::store::{CallStore, Inserted, StoreError};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Serialize;
@@ -64,6 +65,7 @@ pub struct Callbridge<S> {
     auth: Authenticator,
     store: S,
     clock: Clock,
+    hms: Option<Hms>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,11 +144,13 @@ impl<S: CallStore> Callbridge<S> {
             config.api_secret.clone(),
             config.allow_dev_tokens,
         );
+        let hms = config.hms.clone().map(Hms::new);
         Callbridge {
             config,
             auth,
             store,
             clock,
+            hms,
         }
     }
 
@@ -280,24 +284,51 @@ impl<S: CallStore> Callbridge<S> {
             }
             Some(_) => return Err(ApiError::input("type must be the string video or audio")),
         };
-        match body.get("options") {
-            None | Some(Value::Null) | Some(Value::Object(_)) => {}
-            Some(_) => return Err(ApiError::input("options must be an object")),
-        }
+        let cid_check = |existing: Call| {
+            if existing.cid != cid {
+                return Err(ApiError::Forbidden(format!(
+                    "call id {:?} is already used by a call in another channel; choose another id",
+                    existing.id.as_str()
+                )));
+            }
+            Ok(existing)
+        };
         let provider = match self.config.provider {
-            ProviderKind::Agora => ProviderDetails::Agora {
-                channel: agora::channel_for(&id),
-            },
+            ProviderKind::Agora => {
+                match body.get("options") {
+                    None | Some(Value::Null) | Some(Value::Object(_)) => {}
+                    Some(_) => return Err(ApiError::input("options must be an object")),
+                }
+                ProviderDetails::Agora {
+                    channel: agora::channel_for(&id),
+                }
+            }
             ProviderKind::Hms => {
-                return Err(ApiError::Unavailable {
-                    message: "the 100ms provider is not available in this build".into(),
-                    cause: None,
-                });
+                let hms = self.hms.as_ref().ok_or_else(|| provider_missing("hms"))?;
+                let options = RoomOptions::parse(body.get("options")).map_err(ApiError::Input)?;
+                // An existing call is answered from storage: 100ms is not asked again.
+                if let Some(existing) = self.store.get(&id, now).await.map_err(store_error)? {
+                    let call = cid_check(existing)?;
+                    let token = self.join_token(&call, &user_id, &role, now)?;
+                    return Ok((call, token));
+                }
+                let room = hms
+                    .create_room(id.as_str(), &options, now)
+                    .await
+                    .map_err(|e| hms_error(e, options != RoomOptions::default()))?;
+                ProviderDetails::Hms {
+                    room_id: room.id,
+                    room_name: if room.name.is_empty() {
+                        id.as_str().to_string()
+                    } else {
+                        room.name
+                    },
+                }
             }
         };
         let candidate = Call {
             id,
-            cid,
+            cid: cid.clone(),
             call_type,
             provider,
             created_by: user_id.clone(),
@@ -311,15 +342,7 @@ impl<S: CallStore> Callbridge<S> {
             .map_err(store_error)?
         {
             Inserted::New => candidate,
-            Inserted::Existing(existing) => {
-                if existing.cid != candidate.cid {
-                    return Err(ApiError::Forbidden(format!(
-                        "call id {:?} is already used by a call in another channel; choose another id",
-                        existing.id.as_str()
-                    )));
-                }
-                existing
-            }
+            Inserted::Existing(existing) => cid_check(existing)?,
         };
         let token = self.join_token(&call, &user_id, &role, now)?;
         Ok((call, token))
@@ -378,7 +401,13 @@ impl<S: CallStore> Callbridge<S> {
                     agora: Some((uid, cfg.app_id.clone())),
                 })
             }
-            ProviderDetails::Hms { .. } => Err(provider_missing("hms")),
+            ProviderDetails::Hms { room_id, .. } => {
+                let hms = self.hms.as_ref().ok_or_else(|| provider_missing("hms"))?;
+                Ok(JoinToken {
+                    token: hms.join_token(room_id, role, user_id, now, u64::from(lifetime)),
+                    agora: None,
+                })
+            }
         }
     }
 }
@@ -396,6 +425,34 @@ fn split_agora(t: &JoinToken) -> (Option<u32>, Option<&str>) {
     match &t.agora {
         Some((uid, app)) => (Some(*uid), Some(app.as_str())),
         None => (None, None),
+    }
+}
+
+/// Maps each 100ms failure to its client answer.
+/// `caller_options`: the request carried room options, so a 100ms 400 is the caller's to fix;
+/// without them 100ms refused this deployment's defaults (HMS_TEMPLATE_ID, HMS_REGION).
+fn hms_error(e: HmsError, caller_options: bool) -> ApiError {
+    match e {
+        HmsError::Rejected(reason) if caller_options => {
+            ApiError::Input(format!("100ms refused the room options: {reason}"))
+        }
+        e @ HmsError::Rejected(_) => ApiError::Provider {
+            message: "the video provider (100ms) refused the configured room defaults (HMS_TEMPLATE_ID, HMS_REGION)".into(),
+            cause: Some(Box::new(e)),
+        },
+        HmsError::RateLimited => ApiError::RateLimited {
+            message: "the video provider is rate limiting; retry after a second".into(),
+            retry_after_secs: 1,
+            cause: None,
+        },
+        e @ HmsError::Credentials { .. } => ApiError::Provider {
+            message: "the video provider (100ms) rejected the configured credentials".into(),
+            cause: Some(Box::new(e)),
+        },
+        e @ HmsError::Unavailable(_) => ApiError::Provider {
+            message: "the video provider (100ms) is not answering; nothing was created, retry shortly".into(),
+            cause: Some(Box::new(e)),
+        },
     }
 }
 

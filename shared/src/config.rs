@@ -5,6 +5,7 @@ use crate::call::ProviderKind;
 use crate::permissions::Grants;
 use crate::providers::access_token2::is_hex32;
 use crate::providers::agora::{AgoraConfig, parse_role_map};
+use crate::providers::hms::{self, HmsConfig};
 use crate::secret::Secret;
 use std::collections::HashMap;
 
@@ -25,6 +26,13 @@ pub const VARIABLES: &[&str] = &[
     "AGORA_APP_ID",
     "AGORA_APP_CERTIFICATE",
     "AGORA_ROLE_MAP",
+    "HMS_APP_ACCESS_KEY",
+    "HMS_APP_SECRET",
+    "HMS_TEMPLATE_ID",
+    "HMS_DEFAULT_ROLE",
+    "HMS_REGION",
+    "HMS_ROLE_MAP",
+    "HMS_API_BASE_URL",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +59,7 @@ pub struct Config {
     /// Provider for new calls.
     pub provider: ProviderKind,
     pub agora: Option<AgoraConfig>,
+    pub hms: Option<HmsConfig>,
     pub grants: Grants,
     /// Lifetime of issued provider tokens, seconds.
     pub token_ttl_secs: u32,
@@ -117,6 +126,58 @@ impl Config {
             ));
         }
 
+        let hms_vars = [
+            "HMS_APP_ACCESS_KEY",
+            "HMS_APP_SECRET",
+            "HMS_TEMPLATE_ID",
+            "HMS_DEFAULT_ROLE",
+        ];
+        let hms = if provider == ProviderKind::Hms || hms_vars.iter().any(|v| get(v).is_some()) {
+            let why = if provider == ProviderKind::Hms {
+                "is not set; CALLBRIDGE_PROVIDER is hms"
+            } else {
+                "is not set (other HMS_ settings are)"
+            };
+            let need = |k: &'static str| {
+                get(k)
+                    .map(|v| v.trim().to_string())
+                    .ok_or_else(|| err(k, why))
+            };
+            let region = match get("HMS_REGION") {
+                None => None,
+                Some(r) if hms::REGIONS.contains(&r.trim()) => Some(r.trim().to_string()),
+                Some(r) => {
+                    return Err(err(
+                        "HMS_REGION",
+                        format!("is {r:?}; use in, us, eu or auto"),
+                    ));
+                }
+            };
+            let role_map = match get("HMS_ROLE_MAP") {
+                None => HashMap::new(),
+                Some(s) => hms::parse_role_map(&s).map_err(|e| err("HMS_ROLE_MAP", e))?,
+            };
+            let api_base =
+                get("HMS_API_BASE_URL").unwrap_or_else(|| hms::DEFAULT_API_BASE.to_string());
+            let api_base = api_base.trim().trim_end_matches('/').to_string();
+            if !(api_base.starts_with("https://") || api_base.starts_with("http://"))
+                || api_base.parse::<http::Uri>().is_err()
+            {
+                return Err(err("HMS_API_BASE_URL", "must be an http(s) URL"));
+            }
+            Some(HmsConfig {
+                app_access_key: need("HMS_APP_ACCESS_KEY")?,
+                app_secret: Secret::new(need("HMS_APP_SECRET")?),
+                template_id: need("HMS_TEMPLATE_ID")?,
+                default_role: need("HMS_DEFAULT_ROLE")?,
+                region,
+                role_map,
+                api_base,
+            })
+        } else {
+            None
+        };
+
         let grants = match get("CALLBRIDGE_GRANTS") {
             None => Grants::default(),
             Some(s) => Grants::parse(&s).map_err(|e| err("CALLBRIDGE_GRANTS", e))?,
@@ -177,6 +238,7 @@ impl Config {
             allow_dev_tokens,
             provider,
             agora,
+            hms,
             grants,
             token_ttl_secs,
             call_ttl_secs,
@@ -233,6 +295,31 @@ mod tests {
         assert!(!c.allow_dev_tokens);
         assert_eq!(c.grants, Grants::default());
         assert_eq!(c.table_name, None);
+        assert!(c.hms.is_none());
+    }
+
+    #[test]
+    fn hms_settings() {
+        let c = with(&[
+            ("CALLBRIDGE_PROVIDER", "hms"),
+            ("AGORA_APP_ID", ""),
+            ("AGORA_APP_CERTIFICATE", ""),
+            ("HMS_APP_ACCESS_KEY", "6470b7a5e3f47d5e9a1c0f11"),
+            ("HMS_APP_SECRET", "hms-secret-value"),
+            ("HMS_TEMPLATE_ID", "tmpl"),
+            ("HMS_DEFAULT_ROLE", "guest"),
+            ("HMS_REGION", "eu"),
+            ("HMS_ROLE_MAP", "admin:host"),
+        ])
+        .unwrap();
+        assert_eq!(c.provider, ProviderKind::Hms);
+        assert!(c.agora.is_none());
+        let h = c.hms.as_ref().unwrap();
+        assert_eq!(h.api_base, "https://api.100ms.live/v2");
+        assert_eq!(h.role_for("admin"), "host");
+        assert_eq!(h.role_for("user"), "guest");
+        assert_eq!(h.region.as_deref(), Some("eu"));
+        assert!(!format!("{c:?}").contains("hms-secret-value"));
     }
 
     #[test]
@@ -262,6 +349,46 @@ mod tests {
                 "CALLBRIDGE_ALLOW_DEV_TOKENS",
             ),
             (&[("CALLBRIDGE_TABLE_NAME", "a b")], "CALLBRIDGE_TABLE_NAME"),
+            (&[("CALLBRIDGE_PROVIDER", "hms")], "HMS_APP_ACCESS_KEY"),
+            (&[("HMS_APP_ACCESS_KEY", "k")], "HMS_APP_SECRET"),
+            (
+                &[
+                    ("HMS_APP_ACCESS_KEY", "k"),
+                    ("HMS_APP_SECRET", "s"),
+                    ("HMS_TEMPLATE_ID", "t"),
+                ],
+                "HMS_DEFAULT_ROLE",
+            ),
+            (
+                &[
+                    ("HMS_APP_ACCESS_KEY", "k"),
+                    ("HMS_APP_SECRET", "s"),
+                    ("HMS_TEMPLATE_ID", "t"),
+                    ("HMS_DEFAULT_ROLE", "r"),
+                    ("HMS_REGION", "mars"),
+                ],
+                "HMS_REGION",
+            ),
+            (
+                &[
+                    ("HMS_APP_ACCESS_KEY", "k"),
+                    ("HMS_APP_SECRET", "s"),
+                    ("HMS_TEMPLATE_ID", "t"),
+                    ("HMS_DEFAULT_ROLE", "r"),
+                    ("HMS_ROLE_MAP", "x"),
+                ],
+                "HMS_ROLE_MAP",
+            ),
+            (
+                &[
+                    ("HMS_APP_ACCESS_KEY", "k"),
+                    ("HMS_APP_SECRET", "s"),
+                    ("HMS_TEMPLATE_ID", "t"),
+                    ("HMS_DEFAULT_ROLE", "r"),
+                    ("HMS_API_BASE_URL", "ftp://x"),
+                ],
+                "HMS_API_BASE_URL",
+            ),
         ];
         for (vars, var) in cases {
             let e = with(vars).unwrap_err();

@@ -50,3 +50,22 @@ pub trait CallStore: Send + Sync + 'static {
         now: u64,
     ) -> impl Future<Output = Result<Option<Call>, StoreError>> + Send;
 }
+
+/// A shared store is a store (several apps, or tests, over one set of calls).
+impl<S: CallStore> CallStore for std::sync::Arc<S> {
+    fn insert_if_absent(
+        &self,
+        call: &Call,
+        now: u64,
+    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send {
+        (**self).insert_if_absent(call, now)
+    }
+
+    fn get(
+        &self,
+        id: &CallId,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<Call>, StoreError>> + Send {
+        (**self).get(id, now)
+    }
+}

@@ -1,0 +1,629 @@
+//! 100ms: rooms over the REST API, management tokens (cached), app tokens (signed locally).
+
+use crate::jwt;
+use crate::secret::Secret;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub const DEFAULT_API_BASE: &str = "https://api.100ms.live/v2";
+/// Bounds on one 100ms request. Worst case for room creation: two attempts (one retry) of at
+/// most 2.5 s each, plus a short pause: under 6 s.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(2500);
+pub const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Management tokens live 24 hours and are renewed an hour before they expire.
+pub const MANAGEMENT_TOKEN_SECS: u64 = 86_400;
+pub const MANAGEMENT_RENEW_BEFORE_SECS: u64 = 3_600;
+pub const REGIONS: &[&str] = &["in", "us", "eu", "auto"];
+/// Room options forwarded to `POST /rooms`; any other key is refused.
+pub const OPTION_KEYS: &[&str] = &[
+    "template_id",
+    "region",
+    "description",
+    "size",
+    "max_duration_seconds",
+    "large_room",
+];
+
+/// 100ms settings (Stream's `hms_options`).
+#[derive(Clone, Debug)]
+pub struct HmsConfig {
+    pub app_access_key: String,
+    pub app_secret: Secret,
+    pub template_id: String,
+    pub default_role: String,
+    pub region: Option<String>,
+    /// Stream role -> 100ms role; roles not listed get `default_role`.
+    pub role_map: HashMap<String, String>,
+    /// `https://api.100ms.live/v2` unless configured (tests use a local mock).
+    pub api_base: String,
+}
+
+impl HmsConfig {
+    pub fn role_for(&self, stream_role: &str) -> &str {
+        self.role_map
+            .get(stream_role)
+            .map(String::as_str)
+            .unwrap_or(&self.default_role)
+    }
+}
+
+/// Parses `streamrole:hmsrole,...`.
+pub fn parse_role_map(spec: &str) -> Result<HashMap<String, String>, String> {
+    let mut map = HashMap::new();
+    for item in spec
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let (from, to) = item
+            .split_once(':')
+            .ok_or_else(|| format!("entry {item:?} must look like stream_role:hms_role"))?;
+        let (from, to) = (from.trim(), to.trim());
+        if from.is_empty() || to.is_empty() {
+            return Err(format!("entry {item:?} has an empty role"));
+        }
+        map.insert(from.to_string(), to.to_string());
+    }
+    Ok(map)
+}
+
+/// A 100ms room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Room {
+    pub id: String,
+    pub name: String,
+}
+
+/// Validated room options from the Create Call body.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RoomOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duration_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub large_room: Option<bool>,
+}
+
+impl RoomOptions {
+    /// Validates `options` (absent or null means none). Errors are client-facing messages.
+    pub fn parse(options: Option<&Value>) -> Result<Self, String> {
+        let map = match options {
+            None | Some(Value::Null) => return Ok(RoomOptions::default()),
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err("options must be an object".into()),
+        };
+        let mut o = RoomOptions::default();
+        for (key, value) in map {
+            let bad = |what: &str| format!("options.{key} must be {what}");
+            match key.as_str() {
+                "template_id" => {
+                    let s = value.as_str().filter(|s| {
+                        !s.is_empty()
+                            && s.len() <= 64
+                            && s.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    });
+                    o.template_id = Some(
+                        s.ok_or_else(|| bad("a template id (1 to 64 characters of a-z 0-9 - _)"))?
+                            .to_string(),
+                    );
+                }
+                "region" => {
+                    let s = value.as_str().filter(|s| REGIONS.contains(s));
+                    o.region = Some(s.ok_or_else(|| bad("one of in, us, eu, auto"))?.to_string());
+                }
+                "description" => {
+                    let s = value.as_str().filter(|s| s.chars().count() <= 500);
+                    o.description = Some(
+                        s.ok_or_else(|| bad("a string of at most 500 characters"))?
+                            .to_string(),
+                    );
+                }
+                "size" => {
+                    o.size = Some(
+                        value
+                            .as_u64()
+                            .filter(|n| *n <= 20_000)
+                            .ok_or_else(|| bad("an integer from 0 to 20000"))?,
+                    );
+                }
+                "max_duration_seconds" => {
+                    o.max_duration_seconds = Some(
+                        value
+                            .as_u64()
+                            .filter(|n| (120..=43_200).contains(n))
+                            .ok_or_else(|| bad("an integer from 120 to 43200"))?,
+                    );
+                }
+                "large_room" => {
+                    o.large_room = Some(value.as_bool().ok_or_else(|| bad("true or false"))?);
+                }
+                other => {
+                    return Err(format!(
+                        "options.{other} is not accepted; accepted keys: {}",
+                        OPTION_KEYS.join(", ")
+                    ));
+                }
+            }
+        }
+        if o.large_room != Some(true) && o.size.is_some_and(|s| s > 2_500) {
+            return Err("options.size above 2500 needs options.large_room = true".into());
+        }
+        Ok(o)
+    }
+}
+
+/// Why a room could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum HmsError {
+    /// 100ms refused the request because of the caller's options (a 400): the reason is 100ms's.
+    #[error("100ms refused the room: {0}")]
+    Rejected(String),
+    /// 100ms refused the configured credentials (401 after a renewed token, or 403).
+    #[error("100ms rejected the configured credentials (HTTP {status}): {reason}")]
+    Credentials { status: u16, reason: String },
+    /// 100ms asks us to slow down.
+    #[error("100ms is rate limiting requests")]
+    RateLimited,
+    /// No usable answer after the retry: 5xx, timeout, dropped connection or garbage.
+    #[error("100ms did not answer usably: {0}")]
+    Unavailable(String),
+}
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The 100ms provider: configuration, one HTTP client and the cached management token.
+pub struct Hms {
+    cfg: HmsConfig,
+    client: HttpClient,
+    management: Mutex<Option<(String, u64)>>,
+}
+
+impl std::fmt::Debug for Hms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hms")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct AppClaims<'a> {
+    access_key: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    version: u8,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    room_id: &'a str,
+    role: &'a str,
+    user_id: &'a str,
+    jti: &'a str,
+}
+
+#[derive(Serialize)]
+struct ManagementClaims<'a> {
+    access_key: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    version: u8,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    jti: &'a str,
+}
+
+#[derive(Deserialize)]
+struct RoomAnswer {
+    id: Option<Value>,
+    name: Option<Value>,
+}
+
+/// App token claims, in the order 100ms's server SDK writes them.
+#[allow(clippy::too_many_arguments)]
+pub fn app_token(
+    access_key: &str,
+    secret: &Secret,
+    room_id: &str,
+    role: &str,
+    user_id: &str,
+    issued_at: u64,
+    lifetime: u64,
+    jti: &str,
+) -> String {
+    let claims = AppClaims {
+        access_key,
+        kind: "app",
+        version: 2,
+        iat: issued_at,
+        nbf: issued_at,
+        exp: issued_at + lifetime,
+        room_id,
+        role,
+        user_id,
+        jti,
+    };
+    jwt::sign_hs256(&claims, secret.expose().as_bytes())
+}
+
+/// A management token for the REST API.
+pub fn management_token(
+    access_key: &str,
+    secret: &Secret,
+    issued_at: u64,
+    lifetime: u64,
+    jti: &str,
+) -> String {
+    let claims = ManagementClaims {
+        access_key,
+        kind: "management",
+        version: 2,
+        iat: issued_at,
+        nbf: issued_at,
+        exp: issued_at + lifetime,
+        jti,
+    };
+    jwt::sign_hs256(&claims, secret.expose().as_bytes())
+}
+
+enum Attempt {
+    Done(Room),
+    Retry(String),
+    Unauthorized(String),
+    Fail(HmsError),
+}
+
+impl Hms {
+    pub fn new(cfg: HmsConfig) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.enforce_http(false);
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let builder = match hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "no system CA certificates: HTTPS requests to 100ms will fail");
+                let provider = rustls::crypto::aws_lc_rs::default_provider();
+                let tls = rustls::ClientConfig::builder_with_provider(provider.into())
+                    .with_safe_default_protocol_versions()
+                    .expect("aws-lc-rs supports the default protocol versions")
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
+            }
+        };
+        let https = builder.https_or_http().enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(https);
+        Hms {
+            cfg,
+            client,
+            management: Mutex::new(None),
+        }
+    }
+
+    pub fn config(&self) -> &HmsConfig {
+        &self.cfg
+    }
+
+    /// An app token for `user_id` in `room_id`, role from the role map. No network.
+    pub fn join_token(
+        &self,
+        room_id: &str,
+        stream_role: &str,
+        user_id: &str,
+        now: u64,
+        lifetime: u64,
+    ) -> String {
+        let jti = uuid::Uuid::new_v4().hyphenated().to_string();
+        app_token(
+            &self.cfg.app_access_key,
+            &self.cfg.app_secret,
+            room_id,
+            self.cfg.role_for(stream_role),
+            user_id,
+            now,
+            lifetime,
+            &jti,
+        )
+    }
+
+    /// The cached management token, renewed an hour before expiry (or when `force`d).
+    fn management_token(&self, now: u64, force: bool) -> String {
+        let mut cached = self.management.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((token, exp)) = cached.as_ref()
+            && !force
+            && now + MANAGEMENT_RENEW_BEFORE_SECS < *exp
+        {
+            return token.clone();
+        }
+        let jti = uuid::Uuid::new_v4().hyphenated().to_string();
+        let token = management_token(
+            &self.cfg.app_access_key,
+            &self.cfg.app_secret,
+            now,
+            MANAGEMENT_TOKEN_SECS,
+            &jti,
+        );
+        *cached = Some((token.clone(), now + MANAGEMENT_TOKEN_SECS));
+        token
+    }
+
+    /// Creates (or, 100ms rooms being unique by name, finds) the room named `name`.
+    pub async fn create_room(
+        &self,
+        name: &str,
+        options: &RoomOptions,
+        now: u64,
+    ) -> Result<Room, HmsError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            name: &'a str,
+            template_id: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            region: Option<&'a str>,
+            #[serde(flatten)]
+            rest: RoomOptions,
+        }
+        let mut rest = options.clone();
+        let template_id = rest
+            .template_id
+            .take()
+            .unwrap_or_else(|| self.cfg.template_id.clone());
+        let region = rest.region.take().or_else(|| self.cfg.region.clone());
+        let body = serde_json::to_vec(&Body {
+            name,
+            template_id: &template_id,
+            region: region.as_deref(),
+            rest,
+        })
+        .expect("room body serialises");
+        let body = Bytes::from(body);
+
+        let mut renewed = false;
+        let mut retried = false;
+        loop {
+            let token = self.management_token(now, false);
+            match self.attempt(&body, &token).await {
+                Attempt::Done(room) => return Ok(room),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Unauthorized(reason) => {
+                    if renewed {
+                        return Err(HmsError::Credentials {
+                            status: 401,
+                            reason,
+                        });
+                    }
+                    renewed = true;
+                    self.management_token(now, true);
+                }
+                Attempt::Retry(reason) => {
+                    if retried {
+                        return Err(HmsError::Unavailable(reason));
+                    }
+                    retried = true;
+                    tracing::warn!(reason, "100ms room creation failed; retrying once");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, body: &Bytes, token: &str) -> Attempt {
+        let uri = format!("{}/rooms", self.cfg.api_base.trim_end_matches('/'));
+        let req = match http::Request::post(&uri)
+            .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(Full::new(body.clone()))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Fail(HmsError::Unavailable(format!(
+                    "bad request URI {uri:?}: {e}"
+                )));
+            }
+        };
+        let exchange = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| format!("request failed: {e}"))?;
+            let status = resp.status().as_u16();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("answer cut off: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((status, bytes))
+        };
+        let (status, bytes) = match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange).await {
+            Err(_) => return Attempt::Retry(format!("no answer within {ATTEMPT_TIMEOUT:?}")),
+            Ok(Err(e)) => return Attempt::Retry(e),
+            Ok(Ok(x)) => x,
+        };
+        match status {
+            200..=299 => match parse_room(&bytes) {
+                Some(room) => Attempt::Done(room),
+                None => Attempt::Retry(format!(
+                    "HTTP {status} with an unreadable room: {}",
+                    snippet(&bytes)
+                )),
+            },
+            400 | 422 => Attempt::Fail(HmsError::Rejected(reason(&bytes))),
+            401 => Attempt::Unauthorized(reason(&bytes)),
+            403 => Attempt::Fail(HmsError::Credentials {
+                status,
+                reason: reason(&bytes),
+            }),
+            429 => Attempt::Fail(HmsError::RateLimited),
+            500..=599 => Attempt::Retry(format!("HTTP {status}: {}", reason(&bytes))),
+            _ => Attempt::Fail(HmsError::Unavailable(format!(
+                "HTTP {status}: {}",
+                reason(&bytes)
+            ))),
+        }
+    }
+}
+
+fn parse_room(bytes: &[u8]) -> Option<Room> {
+    let answer: RoomAnswer = serde_json::from_slice(bytes).ok()?;
+    let id = answer.id?.as_str()?.to_string();
+    if id.is_empty() {
+        return None;
+    }
+    let name = answer
+        .name
+        .and_then(|n| n.as_str().map(str::to_string))
+        .unwrap_or_default();
+    Some(Room { id, name })
+}
+
+/// 100ms's reason: `message` and `details` of its error body, or a snippet of the body.
+fn reason(bytes: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct ErrBody {
+        message: Option<Value>,
+        details: Option<Value>,
+    }
+    match serde_json::from_slice::<ErrBody>(bytes) {
+        Ok(ErrBody {
+            message: Some(Value::String(m)),
+            details,
+        }) => {
+            let details = match details {
+                Some(Value::Array(d)) => d
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                Some(Value::String(s)) => s,
+                _ => String::new(),
+            };
+            let r = if details.is_empty() {
+                m
+            } else {
+                format!("{m} ({details})")
+            };
+            r.chars().take(300).collect()
+        }
+        _ => snippet(bytes),
+    }
+}
+
+fn snippet(bytes: &[u8]) -> String {
+    let s: String = String::from_utf8_lossy(bytes).chars().take(120).collect();
+    if s.is_empty() {
+        "(empty body)".into()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn app_token_matches_the_reference_vector() {
+        let t = app_token(
+            "6470b7a5e3f47d5e9a1c0f11",
+            &Secret::new("test-secret-0123456789"),
+            "6470b7a5e3f47d5e9a1c0f22",
+            "host",
+            "user-1",
+            1_700_000_000,
+            3600,
+            "00000000-0000-4000-8000-000000000000",
+        );
+        assert_eq!(
+            t.rsplit('.').next().unwrap(),
+            "bik00cas5saAXA-Gg_EWmoPG7uaB55Hx1idO9gPkNJI"
+        );
+    }
+
+    #[test]
+    fn options_are_validated_and_unknown_keys_named() {
+        assert_eq!(RoomOptions::parse(None).unwrap(), RoomOptions::default());
+        let o = RoomOptions::parse(Some(&json!({"template_id":"t1","region":"eu","description":"d","size":10,"max_duration_seconds":600,"large_room":false}))).unwrap();
+        assert_eq!(o.region.as_deref(), Some("eu"));
+        assert_eq!(o.size, Some(10));
+        for (bad, needle) in [
+            (
+                json!({"template":"x"}),
+                "accepted keys: template_id, region, description, size, max_duration_seconds, large_room",
+            ),
+            (json!({"region":"mars"}), "options.region"),
+            (json!({"size":-1}), "options.size"),
+            (json!({"size":3000}), "large_room"),
+            (
+                json!({"max_duration_seconds":60}),
+                "options.max_duration_seconds",
+            ),
+            (json!({"template_id":""}), "options.template_id"),
+            (json!({"template_id":"a/b"}), "options.template_id"),
+            (json!({"large_room":"yes"}), "options.large_room"),
+            (json!([1]), "must be an object"),
+        ] {
+            let e = RoomOptions::parse(Some(&bad)).unwrap_err();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn lenient_room_parsing() {
+        let r = parse_room(br#"{"id":"6470b7a5e3f47d5e9a1c0f22","name":"standup","enabled":true,"customer":"x","updated_at":"0001-01-01T00:00:00Z","recording_info":null,"new_field":{"a":[1]}}"#).unwrap();
+        assert_eq!(
+            r,
+            Room {
+                id: "6470b7a5e3f47d5e9a1c0f22".into(),
+                name: "standup".into()
+            }
+        );
+        assert!(parse_room(b"<html>").is_none());
+        assert!(parse_room(br#"{"name":"x"}"#).is_none());
+        assert!(parse_room(br#"{"id":""}"#).is_none());
+        assert!(parse_room(br#"{"id":7}"#).is_none());
+    }
+
+    #[test]
+    fn reasons_come_from_the_error_body() {
+        assert_eq!(
+            reason(br#"{"code":400,"message":"template not found","details":["bad id"]}"#),
+            "template not found (bad id)"
+        );
+        assert_eq!(reason(b"oops"), "oops");
+        assert_eq!(reason(b""), "(empty body)");
+    }
+
+    #[test]
+    fn role_map() {
+        let m = parse_role_map("admin:host, user:guest").unwrap();
+        assert_eq!(m["admin"], "host");
+        assert!(parse_role_map("admin").is_err());
+        assert!(parse_role_map("admin:").is_err());
+    }
+}
