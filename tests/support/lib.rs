@@ -1,6 +1,8 @@
 //! Shared harness for the integration tests: fixture credentials and events, HTTP helpers,
 //! a log capture, and (for DynamoDB) the moto server the test command starts.
 
+pub mod runtime_api;
+
 use callbridge::Config;
 use serde_json::Value;
 use std::collections::HashMap;

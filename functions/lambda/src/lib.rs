@@ -1,15 +1,21 @@
 //! Runs a Callbridge handler as an AWS Lambda function behind an API Gateway HTTP API.
 //! Everything here is adaptation: API Gateway v2 events in, handler responses out.
 
+use bytes::Bytes;
 pub use callbridge::Operation;
 use callbridge::api::{ApiRequest, PathParams};
+use callbridge::config::ConfigError;
 use callbridge::store::CallStore;
 use callbridge::store::dynamodb::{self, DynamoStore};
 use callbridge::{Callbridge, Config};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 pub use lambda_http::Error;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Adapts one API Gateway request to the domain handler.
 pub async fn handle<S: CallStore>(
@@ -71,18 +77,56 @@ pub async fn run_with<S: CallStore>(
 }
 
 /// Entry point of each function binary: configuration and the DynamoDB client are built once,
-/// at cold start; a bad setting fails the start with a message naming the variable.
+/// at cold start. A bad setting fails the start with a message naming the variable, reported
+/// to the Lambda Runtime API as an init error (so it shows in the invocation's error, not only
+/// in the logs).
 pub async fn run(operation: Operation) -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = Config::from_env().inspect_err(|e| tracing::error!("{e}"))?;
-    let Some(table) = config.table_name.clone() else {
-        let e = callbridge::config::ConfigError {
-            var: "CALLBRIDGE_TABLE_NAME",
-            reason: "is not set; the functions store calls in DynamoDB".into(),
-        };
-        tracing::error!("{e}");
-        return Err(e.into());
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            report_init_error("Runtime.ConfigError", &e.to_string()).await;
+            return Err(e.into());
+        }
     };
+    let table = config
+        .table_name
+        .clone()
+        .expect("load_config checked the table");
     let store = DynamoStore::new(dynamodb::client_from_env().await, table);
     run_with(operation, config, store).await
+}
+
+fn load_config() -> Result<Config, ConfigError> {
+    let config = Config::from_env()?;
+    if config.table_name.is_none() {
+        return Err(ConfigError {
+            var: "CALLBRIDGE_TABLE_NAME",
+            reason: "is not set; the functions store calls in DynamoDB".into(),
+        });
+    }
+    Ok(config)
+}
+
+/// Posts `/runtime/init/error` to the Runtime API (best effort, 2 s at most).
+pub async fn report_init_error(error_type: &str, message: &str) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body =
+        serde_json::json!({"errorType": error_type, "errorMessage": message, "stackTrace": []});
+    let request = http::Request::post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", error_type)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.to_string())));
+    let Ok(request) = request else {
+        return;
+    };
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    match tokio::time::timeout(Duration::from_secs(2), client.request(request)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "could not report the init error"),
+        Err(_) => tracing::error!("could not report the init error: no answer in 2 s"),
+    }
 }
