@@ -1,7 +1,17 @@
 # The two commands a newcomer needs:
 #   make run    start the local server (sandbox credentials unless STREAM_API_KEY is set)
 #   make test   run the whole test suite (installs its pinned tools into .tools/)
-.PHONY: run test bench
+#
+# Everything else is optional:
+#   make bench          criterion benchmarks (token build, handlers, DynamoDB adapter)
+#   make cold-start     cold start and peak RSS of get-call-token under the Runtime API harness
+#   make lambda-tools   install cargo-lambda and zig (pinned) into .tools/lambda
+#   make lambda         build both functions for Lambda (arm64) with cargo-lambda
+#   make sam-build      sam build (runs cargo-lambda per function)
+.PHONY: run test bench cold-start lambda-tools lambda lambda-x86 sam-build
+
+LAMBDA_VENV := .tools/lambda
+LAMBDA_PATH := $(CURDIR)/$(LAMBDA_VENV)/bin:$(PATH)
 
 run:
 	cargo run --quiet -p callbridge-local
@@ -11,3 +21,23 @@ test:
 
 bench:
 	cargo bench -p callbridge
+
+cold-start:
+	cargo build --release -p create-call -p get-call-token
+	CALLBRIDGE_BIN_DIR=$(CURDIR)/target/release bash scripts/with-tools.sh \
+		cargo test -p callbridge-tests --test lambda_runtime -- --ignored --nocapture cold_start
+
+lambda-tools:
+	test -x $(LAMBDA_VENV)/bin/cargo-lambda || { python3 -m venv $(LAMBDA_VENV) && \
+		$(LAMBDA_VENV)/bin/pip install --quiet cargo-lambda==1.9.2 ziglang==0.13.0.post1; }
+
+lambda: lambda-tools
+	rustup target add aarch64-unknown-linux-gnu
+	PATH=$(LAMBDA_PATH) cargo lambda build --release --arm64 --lambda-dir target/lambda-arm64
+
+lambda-x86: lambda-tools
+	PATH=$(LAMBDA_PATH) cargo lambda build --release
+
+sam-build: lambda-tools
+	rustup target add aarch64-unknown-linux-gnu
+	PATH=$(LAMBDA_PATH) SAM_CLI_TELEMETRY=0 .tools/venv/bin/sam build

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The steps of the test suite; run through scripts/with-tools.sh (see scripts/test.sh).
+set -euo pipefail
+step() { printf '\n==> %s\n' "$*"; }
+py=$CALLBRIDGE_TEST_VENV/bin/python
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo build --bins"
+cargo build --workspace --bins --locked
+step "cargo test"
+cargo test --workspace --all-targets --locked
