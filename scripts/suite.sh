@@ -12,3 +12,8 @@ step "cargo build --bins"
 cargo build --workspace --bins --locked
 step "cargo test"
 cargo test --workspace --all-targets --locked
+
+step "template checks: cfn-lint, sam validate --lint, scripts/check_template.py"
+"$CALLBRIDGE_TEST_VENV/bin/cfn-lint" template.yaml
+"$CALLBRIDGE_TEST_VENV/bin/sam" validate --lint
+"$py" scripts/check_template.py

@@ -130,7 +130,7 @@ async fn handle<S: CallStore>(
         h.insert(
             "access-control-allow-headers",
             HeaderValue::from_static(
-                "authorization, content-type, stream-auth-type, x-stream-client",
+                "authorization, content-type, stream-auth-type, x-stream-client, x-client-request-id",
             ),
         );
         h.insert("access-control-max-age", HeaderValue::from_static("600"));
