@@ -12,19 +12,6 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-async fn invoke(
-    app: &Callbridge<DynamoStore>,
-    op: Operation,
-    req: lambda_http::Request,
-) -> (u16, Value) {
-    let resp = callbridge_lambda::handle(app, op, req).await;
-    let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(resp.body().as_ref()).unwrap(),
-    )
-}
-
 fn with_body(name: &str, body: &str, user: &str) -> lambda_http::Request {
     event_edited(name, |v| {
         v["body"] = json!(body);
@@ -429,25 +416,9 @@ async fn the_local_server_runs_on_dynamodb() {
 
     let mut cmd = std::process::Command::new(&bin);
     env(&mut cmd);
-    let mut child = cmd
-        .env("CALLBRIDGE_PORT", "0")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut base = String::new();
-    let mut banner = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            base = rest.trim().to_string();
-        }
-        banner.push_str(&line);
-        if line.contains("store:") {
-            break;
-        }
-    }
+    cmd.env("CALLBRIDGE_PORT", "0");
+    let server = LocalBinary::start(cmd);
+    let (base, banner) = (server.base.clone(), server.banner.clone());
     assert!(
         banner.contains(&format!("DynamoDB table {table}")),
         "{banner}"
@@ -464,8 +435,7 @@ async fn the_local_server_runs_on_dynamodb() {
         r#"{"id":"persisted","type":"video"}"#,
     )
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert_eq!(status, 201, "{body}");
     let (dclient, _) = dynamo_client(&endpoint);
     assert_eq!(scan_count(&dclient, &table).await, 1);

@@ -13,18 +13,6 @@ fn app() -> Callbridge<MemoryStore> {
     Callbridge::new(config(), MemoryStore::new())
 }
 
-async fn invoke(
-    app: &Callbridge<MemoryStore>,
-    op: Operation,
-    req: lambda_http::Request,
-) -> (u16, Value) {
-    let resp = callbridge_lambda::handle(app, op, req).await;
-    let status = resp.status().as_u16();
-    assert_eq!(resp.headers()["content-type"], "application/json");
-    let body: Value = serde_json::from_slice(resp.body().as_ref()).expect("JSON body");
-    (status, body)
-}
-
 async fn create(app: &Callbridge<MemoryStore>, name: &str) -> (u16, Value) {
     invoke(app, Operation::CreateCall, event(name)).await
 }

@@ -40,19 +40,6 @@ fn room_answer(name: &str) -> ResponseTemplate {
     }))
 }
 
-async fn invoke<S: callbridge::store::CallStore>(
-    app: &Callbridge<S>,
-    op: Operation,
-    req: lambda_http::Request,
-) -> (u16, Value) {
-    let resp = callbridge_lambda::handle(app, op, req).await;
-    let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(resp.body().as_ref()).unwrap(),
-    )
-}
-
 fn create_req(body: &str, user: &str, role: &str) -> lambda_http::Request {
     event_edited("create-call", |v| {
         v["body"] = json!(body);

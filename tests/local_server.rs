@@ -6,7 +6,6 @@ use callbridge::store::memory::MemoryStore;
 use callbridge_local::{local_lookup, serve, user_token};
 use callbridge_tests::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -237,29 +236,13 @@ async fn hundred_concurrent_creates_over_http_yield_one_call() {
 
 #[tokio::test]
 async fn the_binary_starts_in_the_sandbox_prints_curls_and_stops_on_ctrl_c() {
-    let mut child = Command::new(workspace_binary("callbridge-local"))
-        .env_clear()
+    let mut cmd = Command::new(workspace_binary("callbridge-local"));
+    cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CALLBRIDGE_PORT", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut banner = String::new();
-    let mut base = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        banner.push_str(&line);
-        banner.push('\n');
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            base = Some(rest.trim().to_string());
-        }
-        if line.contains("store:") {
-            break;
-        }
-    }
-    let base = base.expect("listening line");
+        .stdout(Stdio::null());
+    let mut server = LocalBinary::start(cmd);
+    let (base, banner) = (server.base.clone(), server.banner.clone());
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     assert!(banner.contains("SANDBOX"), "{banner}");
     assert!(banner.contains("curl -s -X POST"), "{banner}");
@@ -285,13 +268,14 @@ async fn the_binary_starts_in_the_sandbox_prints_curls_and_stops_on_ctrl_c() {
     assert_eq!(status, 201, "{body}");
 
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+    let lines = server.lines.take().unwrap();
     let drain =
         std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
-    let exit = wait_with_timeout(&mut child, Duration::from_secs(15));
+    let exit = wait_with_timeout(&mut server.child, Duration::from_secs(15));
     assert_eq!(exit, Some(0), "graceful exit on Ctrl-C");
     let rest = drain.join().unwrap();
     assert!(rest.contains("shutting down"), "{rest}");

@@ -352,3 +352,64 @@ impl Drop for OwnMoto {
         self.stop();
     }
 }
+
+/// Runs one request through the Lambda adapter, as a function would; returns the status and the
+/// JSON body (every answer is JSON).
+pub async fn invoke<S: callbridge::store::CallStore>(
+    app: &callbridge::Callbridge<S>,
+    op: callbridge::Operation,
+    req: lambda_http::Request,
+) -> (u16, Value) {
+    let resp = callbridge_lambda::handle(app, op, req).await;
+    let status = resp.status().as_u16();
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body: Value = serde_json::from_slice(resp.body().as_ref()).expect("JSON body");
+    (status, body)
+}
+
+/// The local server binary, started with `cmd` (whose stderr this takes), after its banner.
+pub struct LocalBinary {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub banner: String,
+    /// The rest of its stderr.
+    pub lines: Option<std::io::Lines<std::io::BufReader<std::process::ChildStderr>>>,
+}
+
+impl LocalBinary {
+    pub fn start(mut cmd: std::process::Command) -> LocalBinary {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start callbridge-local");
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let (mut base, mut banner) = (None, String::new());
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                base = Some(rest.trim().to_string());
+            }
+            if line.contains("store:") {
+                break;
+            }
+        }
+        let base = base.unwrap_or_else(|| panic!("no listening line in {banner}"));
+        LocalBinary {
+            child,
+            base,
+            banner,
+            lines: Some(lines),
+        }
+    }
+}
+
+impl Drop for LocalBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
