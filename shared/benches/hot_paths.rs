@@ -126,7 +126,9 @@ fn hms_token(c: &mut Criterion) {
     use callbridge::call::{Call, ProviderDetails};
     use callbridge::id::{CallId, ChannelCid};
     use callbridge::store::CallStore;
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let vars = [
         ("STREAM_API_KEY", "bench-key"),
         ("STREAM_API_SECRET", SECRET),
@@ -136,8 +138,12 @@ fn hms_token(c: &mut Criterion) {
         ("HMS_TEMPLATE_ID", "tmpl"),
         ("HMS_DEFAULT_ROLE", "guest"),
     ];
-    let config =
-        Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+    let config = Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
     let app = Callbridge::new(config, MemoryStore::new());
     let call = Call {
         id: CallId::parse("standup").unwrap(),
@@ -151,7 +157,8 @@ fn hms_token(c: &mut Criterion) {
         created_at: 1_800_000_000,
         expires_at: u64::MAX,
     };
-    rt.block_on(app.store().insert_if_absent(&call, 1_800_000_000)).unwrap();
+    rt.block_on(app.store().insert_if_absent(&call, 1_800_000_000))
+        .unwrap();
     let headers = headers();
     let req = ApiRequest {
         method: &Method::POST,

@@ -105,34 +105,38 @@ pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenE
     if content.services.is_empty() {
         return Err(TokenError::NoServices);
     }
-    let mut info = Vec::with_capacity(160);
-    put_bytes(&mut info, content.app_id.as_bytes())?;
+    // payload = bytes(signature) || signing_info; the signature is filled in once the signing
+    // info is written after its place.
+    let mut payload = Vec::with_capacity(2 + 32 + 192);
+    payload.extend_from_slice(&32u16.to_le_bytes());
+    payload.extend_from_slice(&[0; 32]);
+    let info = &mut payload;
+    put_bytes(info, content.app_id.as_bytes())?;
     info.extend_from_slice(&content.issue_ts.to_le_bytes());
     info.extend_from_slice(&content.expire.to_le_bytes());
     info.extend_from_slice(&content.salt.to_le_bytes());
     info.extend_from_slice(&(content.services.len() as u16).to_le_bytes());
-    // Services sorted by type, stable (agora-token 2.0.6).
-    let mut order: Vec<&Service> = content.services.iter().collect();
-    order.sort_by_key(|s| s.kind());
-    for s in order {
+    // Services sorted by type, stable (agora-token 2.0.6): RTC ones, then RTM ones.
+    let of_kind = |kind| content.services.iter().filter(move |s| s.kind() == kind);
+    for s in of_kind(SERVICE_RTC).chain(of_kind(SERVICE_RTM)) {
         info.extend_from_slice(&s.kind().to_le_bytes());
-        put_privileges(&mut info, s.privileges());
+        put_privileges(info, s.privileges());
         match s {
             Service::Rtc {
                 channel, account, ..
             } => {
-                put_bytes(&mut info, channel.as_bytes())?;
-                put_bytes(&mut info, account.as_bytes())?;
+                put_bytes(info, channel.as_bytes())?;
+                put_bytes(info, account.as_bytes())?;
             }
-            Service::Rtm { user_id, .. } => put_bytes(&mut info, user_id.as_bytes())?,
+            Service::Rtm { user_id, .. } => put_bytes(info, user_id.as_bytes())?,
         }
     }
-    let signature = sign(certificate, content.issue_ts, content.salt, &info);
-    let mut payload = Vec::with_capacity(2 + 32 + info.len());
-    put_bytes(&mut payload, &signature)?;
-    payload.extend_from_slice(&info);
+    let signature = sign(certificate, content.issue_ts, content.salt, &payload[34..]);
+    payload[2..34].copy_from_slice(&signature);
 
-    let compressed = COMPRESSOR.with(|c| deflate(&mut c.borrow_mut(), &payload));
+    // The fast path emits exactly zlib-rs's bytes; it declines long or history-dependent inputs.
+    let compressed = super::deflate::compress(&payload)
+        .unwrap_or_else(|| COMPRESSOR.with(|c| deflate(&mut c.borrow_mut(), &payload)));
     let mut token = String::with_capacity(3 + compressed.len().div_ceil(3) * 4);
     token.push_str(VERSION);
     STANDARD.encode_string(&compressed, &mut token);
@@ -170,10 +174,20 @@ fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) -> Result<(), TokenError> {
 }
 
 fn put_privileges(buf: &mut Vec<u8>, privileges: &[(u16, u32)]) {
-    let mut sorted: Vec<(u16, u32)> = privileges.to_vec();
+    buf.extend_from_slice(&(privileges.len() as u16).to_le_bytes());
+    // Sorted by id, stable; without allocating for the usual few privileges.
+    let mut small = [(0u16, 0u32); 8];
+    let mut large = Vec::new();
+    let sorted: &mut [(u16, u32)] = if privileges.len() <= small.len() {
+        let small = &mut small[..privileges.len()];
+        small.copy_from_slice(privileges);
+        small
+    } else {
+        large.extend_from_slice(privileges);
+        &mut large
+    };
     sorted.sort_by_key(|p| p.0);
-    buf.extend_from_slice(&(sorted.len() as u16).to_le_bytes());
-    for (id, value) in sorted {
+    for &(id, value) in sorted.iter() {
         buf.extend_from_slice(&id.to_le_bytes());
         buf.extend_from_slice(&value.to_le_bytes());
     }

@@ -2,4 +2,5 @@
 
 pub mod access_token2;
 pub mod agora;
+pub mod deflate;
 pub mod hms;
