@@ -17,3 +17,6 @@ step "template checks: cfn-lint, sam validate --lint, scripts/check_template.py"
 "$CALLBRIDGE_TEST_VENV/bin/cfn-lint" template.yaml
 "$CALLBRIDGE_TEST_VENV/bin/sam" validate --lint
 "$py" scripts/check_template.py
+
+step "API description: openapi.yaml against real responses (scripts/check_openapi.py)"
+"$py" scripts/check_openapi.py

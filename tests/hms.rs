@@ -366,13 +366,18 @@ async fn rejected_credentials_are_a_clear_502() {
             .await;
         let store = Arc::new(MemoryStore::new());
         let app = hms_app(&server.uri(), Arc::clone(&store));
-        let (status, body) = invoke(
+        let resp = callbridge_lambda::handle(
             &app,
             Operation::CreateCall,
             create_req(r#"{"id":"x","type":"video"}"#, "alice", "user"),
         )
         .await;
-        assert_eq!(status, 502);
+        assert_eq!(resp.status(), 502);
+        assert!(
+            resp.headers().get("retry-after").is_none(),
+            "retrying cannot help"
+        );
+        let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
         let msg = assert_stream_error(&body, 502, -1);
         assert!(msg.contains("rejected the configured credentials"), "{msg}");
         assert!(!msg.contains(HMS_SECRET));

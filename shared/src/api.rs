@@ -436,7 +436,7 @@ fn hms_error(e: HmsError, caller_options: bool) -> ApiError {
         HmsError::Rejected(reason) if caller_options => {
             ApiError::Input(format!("100ms refused the room options: {reason}"))
         }
-        e @ HmsError::Rejected(_) => ApiError::Provider {
+        e @ HmsError::Rejected(_) => ApiError::ProviderRejected {
             message: "the video provider (100ms) refused the configured room defaults (HMS_TEMPLATE_ID, HMS_REGION)".into(),
             cause: Some(Box::new(e)),
         },
@@ -445,7 +445,7 @@ fn hms_error(e: HmsError, caller_options: bool) -> ApiError {
             retry_after_secs: 1,
             cause: None,
         },
-        e @ HmsError::Credentials { .. } => ApiError::Provider {
+        e @ HmsError::Credentials { .. } => ApiError::ProviderRejected {
             message: "the video provider (100ms) rejected the configured credentials".into(),
             cause: Some(Box::new(e)),
         },

@@ -82,6 +82,17 @@ pub enum ApiError {
         #[source]
         cause: Option<Cause>,
     },
+    /// 502, code -1: the video provider refused this deployment's configuration (credentials,
+    /// default template); retrying will not help, so no `Retry-After`.
+    #[error("{message}")]
+    ProviderRejected {
+        message: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// 503, code -1: this deployment lacks a setting the request needs (no `Retry-After`).
+    #[error("{0}")]
+    NotConfigured(String),
     /// 500, code -1: a bug or a broken invariant. The message sent is generic.
     #[error("internal error")]
     Internal(#[source] Cause),
@@ -109,7 +120,8 @@ impl ApiError {
             PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, 22),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 9),
             Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, -1),
-            Provider { .. } => (StatusCode::BAD_GATEWAY, -1),
+            Provider { .. } | ProviderRejected { .. } => (StatusCode::BAD_GATEWAY, -1),
+            NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, -1),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, -1),
         }
     }
@@ -119,7 +131,7 @@ impl ApiError {
         format!("{} failed with error: \"{}\"", op.name(), self)
     }
 
-    /// Seconds a client should wait before retrying, when the error says so.
+    /// Seconds a client should wait before retrying, for transient errors only.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited {
@@ -186,6 +198,15 @@ mod tests {
                 502,
                 -1,
             ),
+            (
+                ApiError::ProviderRejected {
+                    message: "x".into(),
+                    cause: None,
+                },
+                502,
+                -1,
+            ),
+            (ApiError::NotConfigured("x".into()), 503, -1),
             (ApiError::Internal("boom".into()), 500, -1),
         ];
         for (err, status, code) in cases {

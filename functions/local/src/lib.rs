@@ -118,6 +118,7 @@ async fn handle<S: CallStore>(
     app: &Callbridge<S>,
     req: hyper::Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let mut response = if parts.method == Method::OPTIONS {
         let mut r = Response::new(Vec::new());
@@ -163,7 +164,8 @@ async fn handle<S: CallStore>(
                 } else {
                     Operation::GetCallToken
                 };
-                error_response(op, &err, "0.00ms".into())
+                let duration = format!("{:.2}ms", started.elapsed().as_secs_f64() * 1000.0);
+                error_response(op, &err, duration)
             }
         }
     };

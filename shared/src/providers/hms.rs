@@ -120,8 +120,10 @@ impl RoomOptions {
                                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                     });
                     o.template_id = Some(
-                        s.ok_or_else(|| bad("a template id (1 to 64 characters of a-z 0-9 - _)"))?
-                            .to_string(),
+                        s.ok_or_else(|| {
+                            bad("a template id (1 to 64 characters of a-z A-Z 0-9 - _)")
+                        })?
+                        .to_string(),
                     );
                 }
                 "region" => {
