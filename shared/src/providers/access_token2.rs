@@ -143,7 +143,8 @@ pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenE
     Ok(token)
 }
 
-fn deflate(c: &mut Compress, input: &[u8]) -> Vec<u8> {
+/// zlib-rs's own output for `input` (the reference the fast path reproduces), on a reset `c`.
+pub(crate) fn deflate(c: &mut Compress, input: &[u8]) -> Vec<u8> {
     c.reset();
     let mut out = Vec::with_capacity(input.len() + 64);
     loop {
