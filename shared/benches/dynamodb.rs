@@ -12,11 +12,13 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use callbridge::api::{ApiRequest, PathParams};
 use callbridge::store::dynamodb::{DynamoStore, tune};
-use callbridge::{Callbridge, Config, Operation};
-use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, Method};
+use callbridge::{Callbridge, Operation};
+mod common;
 
-const SECRET: &str = "bench-secret";
+use common::{config_with, headers};
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::Method;
+
 const ITEM: &str = r#"{"pk":{"S":"call-messaging:general"},"cid":{"S":"messaging:general"},"call_type":{"S":"video"},"provider":{"S":"agora"},"agora_channel":{"S":"call-messaging:general"},"created_by":{"S":"alice"},"created_at":{"N":"1800000000"},"expires_at":{"N":"4102444800"}}"#;
 
 /// Answers every request at once with one canned DynamoDB response.
@@ -48,21 +50,6 @@ impl HttpClient for Canned {
     }
 }
 
-fn config() -> Config {
-    let vars = [
-        ("STREAM_API_KEY", "bench-key"),
-        ("STREAM_API_SECRET", SECRET),
-        ("AGORA_APP_ID", "970CA35de60c44645bbae8a215061b33"),
-        ("AGORA_APP_CERTIFICATE", "5CFd2fd1755d40ecb72977518be15d3b"),
-    ];
-    Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap()
-}
-
 fn app(status: u16, body: &str) -> Callbridge<DynamoStore> {
     let conf = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -79,7 +66,7 @@ fn app(status: u16, body: &str) -> Callbridge<DynamoStore> {
             body: body.to_string(),
         });
     let client = aws_sdk_dynamodb::Client::from_conf(tune(conf).build());
-    Callbridge::new(config(), DynamoStore::new(client, "calls"))
+    Callbridge::new(config_with(&[]), DynamoStore::new(client, "calls"))
 }
 
 fn bench(c: &mut Criterion) {
@@ -87,10 +74,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let token =
-        callbridge::jwt::sign_hs256(&serde_json::json!({"user_id": "alice"}), SECRET.as_bytes());
-    let mut headers = HeaderMap::new();
-    headers.insert("authorization", token.parse().unwrap());
+    let headers = headers();
     let create = ApiRequest {
         method: &Method::POST,
         path: "/channels/messaging/general/call",

@@ -8,37 +8,13 @@ use callbridge::call::CallType;
 use callbridge::providers::agora::{self, AgoraConfig, AgoraRole};
 use callbridge::secret::Secret;
 use callbridge::store::memory::MemoryStore;
-use callbridge::{Callbridge, Config, Operation};
+use callbridge::{Callbridge, Operation};
+mod common;
+
+use common::{config_with, headers};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, Method};
+use http::Method;
 use std::hint::black_box;
-
-const SECRET: &str = "bench-secret";
-
-fn config() -> Config {
-    let vars = [
-        ("STREAM_API_KEY", "bench-key"),
-        ("STREAM_API_SECRET", SECRET),
-        ("AGORA_APP_ID", "970CA35de60c44645bbae8a215061b33"),
-        ("AGORA_APP_CERTIFICATE", "5CFd2fd1755d40ecb72977518be15d3b"),
-    ];
-    Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap()
-}
-
-fn headers() -> HeaderMap {
-    let token =
-        callbridge::jwt::sign_hs256(&serde_json::json!({"user_id": "alice"}), SECRET.as_bytes());
-    let mut h = HeaderMap::new();
-    h.insert("authorization", token.parse().unwrap());
-    h.insert("stream-auth-type", "jwt".parse().unwrap());
-    h.insert("content-type", "application/json".parse().unwrap());
-    h
-}
 
 fn agora_token(c: &mut Criterion) {
     let cfg = AgoraConfig {
@@ -83,7 +59,7 @@ fn handlers(c: &mut Criterion) {
 
     c.bench_function("create_call_handler_new_call", |b| {
         b.to_async(&rt).iter_batched(
-            || Callbridge::new(config(), MemoryStore::new()),
+            || Callbridge::new(config_with(&[]), MemoryStore::new()),
             |app| async move {
                 let r = app.handle(create_req).await;
                 assert_eq!(r.status(), 201);
@@ -93,7 +69,7 @@ fn handlers(c: &mut Criterion) {
         )
     });
 
-    let app = Callbridge::new(config(), MemoryStore::new());
+    let app = Callbridge::new(config_with(&[]), MemoryStore::new());
     rt.block_on(app.handle(create_req));
     c.bench_function("create_call_handler_existing_call", |b| {
         b.to_async(&rt).iter(|| async {
@@ -129,21 +105,13 @@ fn hms_token(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let vars = [
-        ("STREAM_API_KEY", "bench-key"),
-        ("STREAM_API_SECRET", SECRET),
+    let config = config_with(&[
         ("CALLBRIDGE_PROVIDER", "hms"),
         ("HMS_APP_ACCESS_KEY", "6470b7a5e3f47d5e9a1c0f11"),
         ("HMS_APP_SECRET", "bench-hms-secret"),
         ("HMS_TEMPLATE_ID", "tmpl"),
         ("HMS_DEFAULT_ROLE", "guest"),
-    ];
-    let config = Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap();
+    ]);
     let app = Callbridge::new(config, MemoryStore::new());
     let call = Call {
         id: CallId::parse("standup").unwrap(),
