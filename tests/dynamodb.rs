@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-fn with_body(name: &str, body: &str, user: &str) -> lambda_http::Request {
+fn with_body(name: &str, body: &str, user: &str) -> HttpEvent {
     event_edited(name, |v| {
         v["body"] = json!(body);
         v["headers"]["authorization"] = json!(user_token(json!({ "user_id": user })));
@@ -307,7 +307,7 @@ async fn dynamodb_stopped_mid_test_answers_503_then_recovers() {
         (Operation::GetCallToken, "get-call-token"),
     ] {
         let started = std::time::Instant::now();
-        let resp = callbridge_lambda::handle(&app, op, event(name)).await;
+        let resp = callbridge_lambda::handle(&app, op, &event(name)).await;
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.headers()["retry-after"], "1");
         let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
@@ -346,7 +346,7 @@ async fn throttling_answers_429_with_retry_after() {
         .await;
     let (client, log) = dynamo_client(&server.uri());
     let app = Callbridge::new(config(), DynamoStore::new(client, "t"));
-    let resp = callbridge_lambda::handle(&app, Operation::CreateCall, event("create-call")).await;
+    let resp = callbridge_lambda::handle(&app, Operation::CreateCall, &event("create-call")).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "1");
     let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();

@@ -133,6 +133,7 @@ async fn get_call_token_accepts_every_client_body() {
         "get-call-token",
         "get-call-token-no-body",
         "get-call-token-android",
+        "get-call-token-odd-query",
     ] {
         let (status, body) = token(&app, name).await;
         assert_eq!(status, 201, "{name}: {body}");
@@ -265,6 +266,13 @@ async fn every_bad_input_gets_its_stream_error() {
             "api_key",
         ),
         (
+            "create-call-odd-api-key",
+            Operation::CreateCall,
+            401,
+            2,
+            "api_key",
+        ),
+        (
             "create-call-expired-token",
             Operation::CreateCall,
             401,
@@ -373,7 +381,7 @@ async fn wrong_method_and_wrong_route() {
     let req = event_edited("create-call", |v| {
         v["requestContext"]["http"]["method"] = json!("GET")
     });
-    let resp = callbridge_lambda::handle(&app, Operation::CreateCall, req).await;
+    let resp = callbridge_lambda::handle(&app, Operation::CreateCall, &req).await;
     assert_eq!(resp.status(), 405);
     assert_eq!(resp.headers()["allow"], "POST");
     // A get-call-token event sent to the create-call function.

@@ -40,7 +40,7 @@ fn room_answer(name: &str) -> ResponseTemplate {
     }))
 }
 
-fn create_req(body: &str, user: &str, role: &str) -> lambda_http::Request {
+fn create_req(body: &str, user: &str, role: &str) -> HttpEvent {
     event_edited("create-call", |v| {
         v["body"] = json!(body);
         v["headers"]["authorization"] = json!(user_token(json!({"user_id": user, "role": role})));
@@ -369,7 +369,7 @@ async fn rejected_credentials_are_a_clear_502() {
         let resp = callbridge_lambda::handle(
             &app,
             Operation::CreateCall,
-            create_req(r#"{"id":"x","type":"video"}"#, "alice", "user"),
+            &create_req(r#"{"id":"x","type":"video"}"#, "alice", "user"),
         )
         .await;
         assert_eq!(resp.status(), 502);
@@ -519,7 +519,7 @@ async fn rate_limiting_by_100ms_is_429() {
     let resp = callbridge_lambda::handle(
         &app,
         Operation::CreateCall,
-        create_req(r#"{"id":"x","type":"video"}"#, "alice", "user"),
+        &create_req(r#"{"id":"x","type":"video"}"#, "alice", "user"),
     )
     .await;
     assert_eq!(resp.status(), 429);

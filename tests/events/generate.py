@@ -36,7 +36,7 @@ ALG_NONE = jwt({"user_id": "alice"}, header={"alg": "none", "typ": "JWT"}).rspli
 
 
 def event(route, raw_path, path_params, body=None, token=ALICE, api_key=API_KEY,
-          b64=False, extra_headers=None, method="POST"):
+          b64=False, extra_headers=None, method="POST", raw_query=None):
     query = {"api_key": api_key} if api_key is not None else {}
     query["user_id"] = "alice"
     query["connection_id"] = "c0ffee"
@@ -55,7 +55,9 @@ def event(route, raw_path, path_params, body=None, token=ALICE, api_key=API_KEY,
         "version": "2.0",
         "routeKey": f"POST {route}",
         "rawPath": raw_path,
-        "rawQueryString": urllib.parse.urlencode(query),
+        # API Gateway passes the query string through as the client sent it (quotes, angle
+        # brackets, spaces and all), so raw_query may be anything.
+        "rawQueryString": raw_query if raw_query is not None else urllib.parse.urlencode(query),
         "headers": headers,
         "queryStringParameters": query,
         "pathParameters": path_params,
@@ -120,6 +122,8 @@ FIXTURES = {
     "create-call-bad-signature": create('{"id":"standup","type":"video"}', token=WRONG_SECRET),
     "create-call-alg-none": create('{"id":"standup","type":"video"}', token=ALG_NONE),
     "create-call-forbidden-role": create('{"id":"standup","type":"video"}', token=GUEST),
+    "create-call-odd-api-key": create('{"id":"standup","type":"video"}',
+                                      raw_query='api_key="<x y>"&user_id=alice'),
     "create-call-bad-channel": event(CREATE, "/channels/messaging/gen%20eral/call",
                                      {"type": "messaging", "id": "gen%20eral"}, '{"id":"standup","type":"video"}'),
     # Get Call Token
@@ -127,6 +131,8 @@ FIXTURES = {
     "get-call-token-no-body": get_token(body=None),
     "get-call-token-android": get_token(body='{"callId":"standup","extra":true}'),
     "get-call-token-server-token": get_token(body='{"user_id":"carol"}', token=SERVER),
+    "get-call-token-odd-query": get_token(raw_query=urllib.parse.urlencode({"api_key": API_KEY})
+                                          + '&user_id=alice&note="<a b>"|`{^}'),
     "get-call-token-encoded-id": get_token("call-messaging:general"),
     "get-call-token-unknown": get_token("no-such-call"),
     "get-call-token-bad-id": get_token("bad id"),

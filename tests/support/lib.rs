@@ -4,6 +4,7 @@
 pub mod runtime_api;
 
 use callbridge::Config;
+pub use callbridge_lambda::HttpEvent;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -52,15 +53,15 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// A fixture parsed as API Gateway delivers it to a function.
-pub fn event(name: &str) -> lambda_http::Request {
-    lambda_http::request::from_str(&fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+pub fn event(name: &str) -> HttpEvent {
+    serde_json::from_str(&fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
 /// A fixture with `edit` applied to its JSON before parsing.
-pub fn event_edited(name: &str, edit: impl FnOnce(&mut Value)) -> lambda_http::Request {
+pub fn event_edited(name: &str, edit: impl FnOnce(&mut Value)) -> HttpEvent {
     let mut v: Value = serde_json::from_str(&fixture(name)).unwrap();
     edit(&mut v);
-    lambda_http::request::from_str(&v.to_string()).unwrap()
+    serde_json::from_value(v).unwrap()
 }
 
 /// A Stream user token signed with the fixture secret.
@@ -358,9 +359,9 @@ impl Drop for OwnMoto {
 pub async fn invoke<S: callbridge::store::CallStore>(
     app: &callbridge::Callbridge<S>,
     op: callbridge::Operation,
-    req: lambda_http::Request,
+    req: HttpEvent,
 ) -> (u16, Value) {
-    let resp = callbridge_lambda::handle(app, op, req).await;
+    let resp = callbridge_lambda::handle(app, op, &req).await;
     let status = resp.status().as_u16();
     assert_eq!(resp.headers()["content-type"], "application/json");
     let body: Value = serde_json::from_slice(resp.body().as_ref()).expect("JSON body");

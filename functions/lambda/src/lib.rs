@@ -1,65 +1,158 @@
 //! Runs a Callbridge handler as an AWS Lambda function behind an API Gateway HTTP API.
 //! Everything here is adaptation: API Gateway v2 events in, handler responses out.
 
+use base64::Engine as _;
 use bytes::Bytes;
 pub use callbridge::Operation;
-use callbridge::api::{ApiRequest, PathParams};
+use callbridge::api::{ApiRequest, ApiResponse, PathParams};
 use callbridge::config::ConfigError;
 use callbridge::store::CallStore;
 use callbridge::store::dynamodb::{self, DynamoStore};
 use callbridge::{Callbridge, Config};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-pub use lambda_http::Error;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+pub use lambda_runtime::Error;
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The parts of an API Gateway HTTP API (payload format 2.0) event that Callbridge reads.
+///
+/// Read leniently on purpose: API Gateway passes the client's query string, headers and body
+/// through as they came, and no client input may fail an invocation (that would be API
+/// Gateway's own 500, outside Stream's error shape). So the query string stays a string for
+/// the handler to parse, and a header whose value `http` cannot hold is dropped, not fatal.
+/// Only an event without `requestContext.http.method` (not an HTTP API event at all) is
+/// refused, as a function error.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpEvent {
+    #[serde(default)]
+    pub raw_path: Option<String>,
+    #[serde(default)]
+    pub raw_query_string: Option<String>,
+    #[serde(default)]
+    pub headers: Option<HashMap<String, String>>,
+    #[serde(default)]
+    pub path_parameters: Option<HashMap<String, String>>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub is_base64_encoded: bool,
+    pub request_context: RequestContext,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RequestContext {
+    pub http: HttpDescription,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct HttpDescription {
+    #[serde(deserialize_with = "method")]
+    pub method: Method,
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+fn method<'de, D: Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
+    let name = String::deserialize(d)?;
+    Method::from_bytes(name.as_bytes()).map_err(serde::de::Error::custom)
+}
+
+/// The API Gateway HTTP API response (payload format 2.0).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpResponse {
+    pub status_code: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+impl From<ApiResponse> for HttpResponse {
+    fn from(response: ApiResponse) -> HttpResponse {
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in response.headers() {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            headers
+                .entry(name.as_str().to_string())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
+        }
+        let status_code = response.status().as_u16();
+        let (body, is_base64_encoded) = match String::from_utf8(response.into_body()) {
+            Ok(text) => (text, false),
+            Err(e) => (
+                base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+                true,
+            ),
+        };
+        HttpResponse {
+            status_code,
+            headers,
+            body,
+            is_base64_encoded,
+        }
+    }
+}
 
 /// Adapts one API Gateway request to the domain handler.
 pub async fn handle<S: CallStore>(
     app: &Callbridge<S>,
     operation: Operation,
-    req: Request,
-) -> Response<Body> {
-    let params = req.path_parameters();
-    let raw_path = req.raw_http_path().to_string();
-    let has_context = matches!(
-        req.request_context_ref(),
-        Some(RequestContext::ApiGatewayV2(_))
-    );
-    let (parts, body) = req.into_parts();
-    let path = if raw_path.is_empty() || !has_context {
-        parts.uri.path().to_string()
+    event: &HttpEvent,
+) -> ApiResponse {
+    let mut headers = HeaderMap::new();
+    for (name, value) in event.headers.iter().flatten() {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    let path = event
+        .raw_path
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .or(event.request_context.http.path.as_deref())
+        .unwrap_or("");
+    let text = event.body.as_deref().unwrap_or("");
+    // API Gateway base64-encodes bodies it does not take for text; it always sends valid
+    // base64, and should it not, the text itself reaches the handler (which then refuses it
+    // as malformed JSON, a 400).
+    let decoded = if event.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD.decode(text).ok()
     } else {
-        raw_path
+        None
     };
-    let body: &[u8] = match &body {
-        Body::Empty => &[],
-        Body::Text(s) => s.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    };
-    let params = (!params.is_empty()).then(|| PathParams {
-        channel_type: params.first("type"),
-        id: params.first("id"),
-    });
-    let response = app
-        .handle(ApiRequest {
-            method: &parts.method,
-            path: &path,
-            params,
-            operation: Some(operation),
-            query: parts.uri.query(),
-            headers: &parts.headers,
-            body,
-        })
-        .await;
-    response.map(|bytes| match String::from_utf8(bytes) {
-        Ok(text) => Body::Text(text),
-        Err(e) => Body::Binary(e.into_bytes()),
+    let body = decoded.as_deref().unwrap_or(text.as_bytes());
+    let params = event
+        .path_parameters
+        .as_ref()
+        .filter(|p| !p.is_empty())
+        .map(|p| PathParams {
+            channel_type: p.get("type").map(String::as_str),
+            id: p.get("id").map(String::as_str),
+        });
+    app.handle(ApiRequest {
+        method: &event.request_context.http.method,
+        path,
+        params,
+        operation: Some(operation),
+        query: event.raw_query_string.as_deref().filter(|q| !q.is_empty()),
+        headers: &headers,
+        body,
     })
+    .await
 }
 
 /// Builds the application once (cold start) and serves `operation` until the runtime stops.
@@ -69,10 +162,18 @@ pub async fn run_with<S: CallStore>(
     store: S,
 ) -> Result<(), Error> {
     let app = Arc::new(Callbridge::new(config, store));
-    lambda_http::run(service_fn(move |req: Request| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, std::convert::Infallible>(handle(&app, operation, req).await) }
-    }))
+    // Boxed: the runtime's future type nests deep enough to exceed rustc's layout query
+    // limit in the binaries that await it.
+    Box::pin(lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<HttpEvent>| {
+            let app = Arc::clone(&app);
+            async move {
+                Ok::<_, Error>(HttpResponse::from(
+                    handle(&app, operation, &event.payload).await,
+                ))
+            }
+        },
+    )))
     .await
 }
 
@@ -81,7 +182,7 @@ pub async fn run_with<S: CallStore>(
 /// to the Lambda Runtime API as an init error (so it shows in the invocation's error, not only
 /// in the logs).
 pub async fn run(operation: Operation) -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    init_logging();
     let config = match load_config() {
         Ok(c) => c,
         Err(e) => {
@@ -128,5 +229,49 @@ pub async fn report_init_error(error_type: &str, message: &str) {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "could not report the init error"),
         Err(_) => tracing::error!("could not report the init error: no answer in 2 s"),
+    }
+}
+
+/// JSON logs when Lambda asks for them (`AWS_LAMBDA_LOG_FORMAT=JSON`), at the level Lambda
+/// passes (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` read as a level, else INFO).
+///
+/// The level applies to Callbridge's own crates. Dependencies log at DEBUG at most: at TRACE
+/// the Lambda runtime logs every raw event (with the caller's `Authorization` header) and
+/// response, and the HTTP and AWS SDK crates log request details; none of that may reach
+/// CloudWatch.
+fn init_logging() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .map(|l| parse_level(&l))
+        .unwrap_or(LevelFilter::INFO);
+    let filter = Targets::new()
+        .with_default(level.min(LevelFilter::DEBUG))
+        .with_target("callbridge", level)
+        .with_target("callbridge_lambda", level);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .without_time()
+        .with_ansi(false);
+    let registry = tracing_subscriber::registry().with(filter);
+    if json {
+        registry.with(fmt.json()).init();
+    } else {
+        registry.with(fmt).init();
+    }
+}
+
+/// Lambda's level names (FATAL is ERROR here); anything unknown is INFO.
+fn parse_level(name: &str) -> tracing_subscriber::filter::LevelFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    match name.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => LevelFilter::TRACE,
+        "DEBUG" => LevelFilter::DEBUG,
+        "WARN" => LevelFilter::WARN,
+        "ERROR" | "FATAL" => LevelFilter::ERROR,
+        "OFF" => LevelFilter::OFF,
+        _ => LevelFilter::INFO,
     }
 }
