@@ -18,38 +18,47 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Demo settings used for every variable left unset when `STREAM_API_KEY` is unset.
-pub const SANDBOX_DEFAULTS: &[(&str, &str)] = &[
-    ("STREAM_API_KEY", "callbridge-sandbox-key"),
-    (
-        "STREAM_API_SECRET",
-        "callbridge-sandbox-secret-not-for-production",
-    ),
-    ("AGORA_APP_ID", "00000000000000000000000000000000"),
-    ("AGORA_APP_CERTIFICATE", "11111111111111111111111111111111"),
-    ("CALLBRIDGE_ALLOW_DEV_TOKENS", "true"),
+/// Demo settings of the sandbox, in groups. A group is filled in only when every variable in
+/// it is unset, and the sandbox only starts when the Stream credentials are unset: a
+/// half-configured environment (say, a real `STREAM_API_SECRET` without its key) fails on the
+/// missing variable instead of running a sandbox beside a real secret.
+pub const SANDBOX_GROUPS: &[&[(&str, &str)]] = &[
+    &[
+        ("STREAM_API_KEY", "callbridge-sandbox-key"),
+        (
+            "STREAM_API_SECRET",
+            "callbridge-sandbox-secret-not-for-production",
+        ),
+    ],
+    &[
+        ("AGORA_APP_ID", "00000000000000000000000000000000"),
+        ("AGORA_APP_CERTIFICATE", "11111111111111111111111111111111"),
+    ],
+    &[("CALLBRIDGE_ALLOW_DEV_TOKENS", "true")],
 ];
 
-/// Settings for the local server: the environment, or the sandbox when no Stream credentials
-/// are set. Returns the lookup and the names of the variables the sandbox filled in.
+/// Settings for the local server: the environment (empty values count as unset), or the
+/// sandbox when no Stream credentials are set. Returns the lookup and the names of the
+/// variables the sandbox filled in (empty outside the sandbox).
 pub fn local_lookup(
     env: impl Fn(&str) -> Option<String>,
 ) -> (impl Fn(&str) -> Option<String>, Vec<&'static str>) {
-    let sandbox = env("STREAM_API_KEY").is_none_or(|v| v.trim().is_empty());
-    let mut filled = Vec::new();
-    let mut values: Vec<(&'static str, String)> = Vec::new();
-    for (k, v) in SANDBOX_DEFAULTS {
-        let unset = env(k).is_none_or(|x| x.trim().is_empty());
-        if sandbox && unset {
-            filled.push(*k);
-            values.push((k, v.to_string()));
+    let env = move |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let all_unset = |group: &[(&str, &str)]| group.iter().all(|(k, _)| env(k).is_none());
+    let mut values: Vec<(&'static str, &'static str)> = Vec::new();
+    if all_unset(SANDBOX_GROUPS[0]) {
+        for group in SANDBOX_GROUPS {
+            if all_unset(group) {
+                values.extend_from_slice(group);
+            }
         }
     }
+    let filled = values.iter().map(|(k, _)| *k).collect();
     let lookup = move |k: &str| {
         values
             .iter()
             .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v.to_string())
             .or_else(|| env(k))
     };
     (lookup, filled)
@@ -173,4 +182,77 @@ async fn handle<S: CallStore>(
         .headers_mut()
         .insert("access-control-allow-origin", HeaderValue::from_static("*"));
     response.map(|b| Full::new(Bytes::from(b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use callbridge::Config;
+    use std::collections::HashMap;
+
+    fn lookup_with(
+        vars: &[(&str, &str)],
+    ) -> (impl Fn(&str) -> Option<String> + use<>, Vec<&'static str>) {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        local_lookup(move |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn nothing_set_is_the_whole_sandbox() {
+        let (lookup, filled) = lookup_with(&[]);
+        let all: Vec<&str> = SANDBOX_GROUPS
+            .iter()
+            .flat_map(|g| g.iter().map(|(k, _)| *k))
+            .collect();
+        assert_eq!(filled, all);
+        let config = Config::from_lookup(lookup).unwrap();
+        assert!(config.allow_dev_tokens);
+        assert_eq!(config.api_key, "callbridge-sandbox-key");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let (lookup, filled) = lookup_with(&[("STREAM_API_KEY", ""), ("CALLBRIDGE_PORT", " ")]);
+        assert!(filled.contains(&"STREAM_API_KEY"));
+        assert_eq!(lookup("CALLBRIDGE_PORT"), None);
+    }
+
+    #[test]
+    fn a_half_set_stream_configuration_is_an_error_not_a_sandbox() {
+        for (set, missing) in [
+            ("STREAM_API_SECRET", "STREAM_API_KEY"),
+            ("STREAM_API_KEY", "STREAM_API_SECRET"),
+        ] {
+            let (lookup, filled) = lookup_with(&[(set, "real-value-from-the-team")]);
+            assert!(filled.is_empty(), "{filled:?}");
+            assert_eq!(lookup("CALLBRIDGE_ALLOW_DEV_TOKENS"), None);
+            let err = Config::from_lookup(lookup).unwrap_err();
+            assert_eq!(err.var, missing);
+        }
+    }
+
+    #[test]
+    fn real_provider_credentials_are_kept_in_the_sandbox() {
+        let (lookup, filled) = lookup_with(&[
+            ("AGORA_APP_ID", "970CA35de60c44645bbae8a215061b33"),
+            ("AGORA_APP_CERTIFICATE", "5CFd2fd1755d40ecb72977518be15d3b"),
+            ("CALLBRIDGE_ALLOW_DEV_TOKENS", "false"),
+        ]);
+        assert_eq!(filled, ["STREAM_API_KEY", "STREAM_API_SECRET"]);
+        assert_eq!(
+            lookup("AGORA_APP_ID").as_deref(),
+            Some("970CA35de60c44645bbae8a215061b33")
+        );
+        assert!(!Config::from_lookup(lookup).unwrap().allow_dev_tokens);
+        // Half of the Agora pair set: not filled, so the start names the other half.
+        let (lookup, filled) = lookup_with(&[("AGORA_APP_ID", "970CA35de60c44645bbae8a215061b33")]);
+        assert!(!filled.contains(&"AGORA_APP_CERTIFICATE"));
+        assert_eq!(
+            Config::from_lookup(lookup).unwrap_err().var,
+            "AGORA_APP_CERTIFICATE"
+        );
+    }
 }

@@ -151,8 +151,12 @@ fn banner(config: &Config, addr: SocketAddr, sandbox: &[&str]) {
     } else {
         eprintln!("  mode:     SANDBOX - demo credentials, not for production");
         eprintln!("            filled in: {}", sandbox.join(", "));
-        eprintln!("            Agora tokens are well-formed but Agora will not accept them;");
-        eprintln!("            Stream dev tokens (signature \"devtoken\") are accepted.");
+        if sandbox.contains(&"AGORA_APP_ID") {
+            eprintln!("            Agora tokens are well-formed but Agora will not accept them;");
+        }
+        if config.allow_dev_tokens {
+            eprintln!("            Stream dev tokens (signature \"devtoken\") are accepted.");
+        }
         let token = user_token("demo-user", config.api_secret.expose());
         let key = &config.api_key;
         eprintln!("  user:     demo-user, token {token}");
