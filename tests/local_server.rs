@@ -55,6 +55,7 @@ fn sandbox_token(app: &Callbridge<MemoryStore>, user: &str) -> String {
 
 #[tokio::test]
 async fn both_endpoints_over_real_http() {
+    let logs = LogCapture::global();
     let server = start().await;
     let client = http_client();
     let key = server.app.config().api_key.clone();
@@ -190,6 +191,33 @@ async fn both_endpoints_over_real_http() {
             .unwrap()
             .contains("authorization")
     );
+
+    // An empty call id is a bad id, and a path under /calls that is no route names Get Call
+    // Token in its error.
+    let empty = format!("{}/calls/?api_key={key}", server.base);
+    let (status, _, body) = send(&client, "POST", &empty, &auth, "{}").await;
+    assert_stream_error(&body, 400, 4);
+    assert!(
+        body["message"].as_str().unwrap().starts_with("GetCallToken"),
+        "{body}"
+    );
+    assert_eq!(status, 400);
+    let deep = format!("{}/calls/a/b?api_key={key}", server.base);
+    let (_, _, body) = send(&client, "POST", &deep, &auth, "{}").await;
+    assert_stream_error(&body, 404, 16);
+    assert!(
+        body["message"].as_str().unwrap().starts_with("GetCallToken"),
+        "{body}"
+    );
+
+    // Every request gets its log line, those answered before the handlers too.
+    let text = logs.text();
+    for line in [
+        r#"method=POST route="/channels/{type}/{id}/call" status=413 code=22"#,
+        r#"method=OPTIONS route="/channels/{type}/{id}/call" status=204 code=0"#,
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
 
     assert_eq!(server.app.store().len(), 1);
     server.stop().await;

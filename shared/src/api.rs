@@ -88,12 +88,55 @@ impl Route {
     }
 }
 
-fn route_name(op: Option<Operation>) -> &'static str {
+fn route_name(op: Operation) -> &'static str {
     match op {
-        Some(Operation::CreateCall) => CREATE_CALL_ROUTE,
-        Some(Operation::GetCallToken) => GET_CALL_TOKEN_ROUTE,
-        None => "(none)",
+        Operation::CreateCall => CREATE_CALL_ROUTE,
+        Operation::GetCallToken => GET_CALL_TOKEN_ROUTE,
     }
+}
+
+/// The operation a path that matches no route was most likely meant for; its error names it.
+fn likely_operation(path: &str) -> Operation {
+    if path.contains("/calls") && !path.contains("/channels/") {
+        Operation::GetCallToken
+    } else {
+        Operation::CreateCall
+    }
+}
+
+/// The operation `path` is for, or most likely meant for.
+pub fn operation_for_path(path: &str) -> Operation {
+    route_from_path(path).map_or_else(|| likely_operation(path), |r| r.operation())
+}
+
+/// The error response for `e`; its cause is logged here, never sent.
+fn refusal(op: Operation, e: &ApiError, started: Instant) -> ApiResponse {
+    let cause = e.cause_chain();
+    if e.status_and_code().0.is_server_error() {
+        tracing::error!(error = %e, cause = cause.as_deref().unwrap_or(""), "request failed");
+    } else if let Some(cause) = cause {
+        tracing::warn!(error = %e, cause, "request refused");
+    }
+    error_response(op, e, duration_string(started))
+}
+
+/// The one log line of each request: method, route, status, Stream code (0 on success) and
+/// duration. The local server logs its CORS preflights with it too.
+pub fn log_request(
+    method: &Method,
+    op: Operation,
+    status: StatusCode,
+    code: i32,
+    started: Instant,
+) {
+    tracing::info!(
+        method = %method,
+        route = route_name(op),
+        status = status.as_u16(),
+        code,
+        duration_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
 }
 
 struct JoinToken {
@@ -171,30 +214,32 @@ impl<S: CallStore> Callbridge<S> {
             Ok(route) => self.dispatch(route, &req).await,
             Err(e) => Err(e),
         };
-        let op_for_errors = op.unwrap_or(Operation::CreateCall);
+        let op = op.unwrap_or_else(|| likely_operation(req.path));
         let (response, code) = match result {
             Ok(render) => (render(duration_string(started)), 0),
-            Err(e) => {
-                let (status, code) = e.status_and_code();
-                let cause = e.cause_chain();
-                if status.is_server_error() {
-                    tracing::error!(error = %e, cause = cause.as_deref().unwrap_or(""), "request failed");
-                } else if let Some(cause) = cause {
-                    tracing::warn!(error = %e, cause, "request refused");
-                }
-                (
-                    error_response(op_for_errors, &e, duration_string(started)),
-                    code,
-                )
-            }
+            Err(e) => (refusal(op, &e, started), e.status_and_code().1),
         };
-        tracing::info!(
-            method = %req.method,
-            route = route_name(op),
-            status = response.status().as_u16(),
-            code,
-            duration_us = started.elapsed().as_micros() as u64,
-            "request"
+        log_request(req.method, op, response.status(), code, started);
+        response
+    }
+
+    /// Answers a request its transport refused before it reached [`Callbridge::handle`] (the
+    /// local server's body limit, say) in the same error shape, with the same log line.
+    pub fn refuse(
+        &self,
+        method: &Method,
+        path: &str,
+        e: &ApiError,
+        started: Instant,
+    ) -> ApiResponse {
+        let op = operation_for_path(path);
+        let response = refusal(op, e, started);
+        log_request(
+            method,
+            op,
+            response.status(),
+            e.status_and_code().1,
+            started,
         );
         response
     }
@@ -570,6 +615,12 @@ fn no_route(req: &ApiRequest<'_>) -> ApiError {
 /// prefix such as `/prod` may stand before it).
 fn route_from_path(path: &str) -> Option<Route> {
     let path = path.split('?').next().unwrap_or("");
+    // `/calls/` is Get Call Token with an empty id (a 400 that says so), not a missing route.
+    if path.ends_with("/calls/") {
+        return Some(Route::GetCallToken {
+            call_id: String::new(),
+        });
+    }
     let path = path.strip_suffix('/').unwrap_or(path);
     let segs: Vec<&str> = path.split('/').collect();
     match segs.as_slice() {

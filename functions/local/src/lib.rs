@@ -2,10 +2,10 @@
 //! DynamoDB when a table is configured), over plain HTTP on loopback.
 
 use bytes::Bytes;
-use callbridge::api::{ApiRequest, MAX_BODY_BYTES, error_response};
+use callbridge::api::{ApiRequest, MAX_BODY_BYTES, log_request, operation_for_path};
 use callbridge::jwt;
 use callbridge::store::CallStore;
-use callbridge::{ApiError, Callbridge, Operation};
+use callbridge::{ApiError, Callbridge};
 use http::{HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -144,6 +144,8 @@ async fn handle<S: CallStore>(
             ),
         );
         h.insert("access-control-max-age", HeaderValue::from_static("600"));
+        let op = operation_for_path(parts.uri.path());
+        log_request(&parts.method, op, r.status(), 0, started);
         r
     } else {
         match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -168,13 +170,7 @@ async fn handle<S: CallStore>(
                 } else {
                     ApiError::input("request body could not be read")
                 };
-                let op = if parts.uri.path().contains("/channels/") {
-                    Operation::CreateCall
-                } else {
-                    Operation::GetCallToken
-                };
-                let duration = format!("{:.2}ms", started.elapsed().as_secs_f64() * 1000.0);
-                error_response(op, &err, duration)
+                app.refuse(&parts.method, parts.uri.path(), &err, started)
             }
         }
     };
