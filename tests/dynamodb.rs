@@ -275,16 +275,57 @@ async fn items_read_back_equal_field_by_field() {
 }
 
 #[tokio::test]
-async fn a_missing_table_is_a_clear_503() {
+async fn a_missing_table_is_a_clear_503_without_retry_after() {
     let (client, _log) = dynamo_client(&dynamodb_endpoint());
     let app = Callbridge::new(
         config(),
         DynamoStore::new(client, unique_table("never-created")),
     );
-    let (status, body) = invoke(&app, Operation::CreateCall, event("create-call")).await;
-    assert_eq!(status, 503, "{body}");
+    for (op, name) in [
+        (Operation::CreateCall, "create-call"),
+        (Operation::GetCallToken, "get-call-token"),
+    ] {
+        let resp = callbridge_lambda::handle(&app, op, &event(name)).await;
+        let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        assert_eq!(resp.status(), 503, "{body}");
+        assert!(
+            resp.headers().get("retry-after").is_none(),
+            "a retry cannot help"
+        );
+        let msg = assert_stream_error(&body, 503, -1);
+        assert!(
+            msg.contains("refused this deployment's configuration"),
+            "{msg}"
+        );
+    }
+}
+
+/// Access denied (a policy without the action, say) is the deployment's to fix: 503 without
+/// `Retry-After`, after one request (the SDK does not retry it).
+#[tokio::test]
+async fn access_denied_is_a_configuration_error() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            r#"{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: dynamodb:PutItem"}"#,
+            "application/x-amz-json-1.0",
+        ))
+        .mount(&server)
+        .await;
+    let (client, log) = dynamo_client(&server.uri());
+    let app = Callbridge::new(config(), DynamoStore::new(client, "t"));
+    let resp = callbridge_lambda::handle(&app, Operation::CreateCall, &event("create-call")).await;
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().get("retry-after").is_none());
+    let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
     let msg = assert_stream_error(&body, 503, -1);
-    assert!(msg.contains("storage is unavailable"), "{msg}");
+    assert!(
+        !msg.contains("arn:aws"),
+        "the cause is logged, not sent: {msg}"
+    );
+    assert_eq!(log.take().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,8 +409,11 @@ async fn a_server_error_after_retries_is_503_and_nothing_is_stored() {
         .await;
     let (client, _log) = dynamo_client(&server.uri());
     let app = Callbridge::new(config(), DynamoStore::new(client, "t"));
-    let (status, body) = invoke(&app, Operation::GetCallToken, event("get-call-token")).await;
-    assert_eq!(status, 503);
+    let resp =
+        callbridge_lambda::handle(&app, Operation::GetCallToken, &event("get-call-token")).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1", "a failure may pass");
+    let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
     assert_stream_error(&body, 503, -1);
     // A slow DynamoDB is cut by the attempt timeout, then answered with 503.
     server.reset().await;

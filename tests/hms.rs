@@ -202,6 +202,52 @@ async fn an_existing_call_keeps_its_provider() {
     assert_agora_token(&body, "alice", "standup");
 }
 
+/// A call whose provider this deployment has no credentials for (the deployment switched
+/// providers and dropped the old one's settings): a clear 503 without `Retry-After`, since
+/// retrying cannot help, and nothing changes.
+#[tokio::test]
+async fn a_call_whose_provider_is_not_configured_is_a_503_without_retry_after() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(room_answer("standup"))
+        .mount(&server)
+        .await;
+    let store = Arc::new(MemoryStore::new());
+    let agora_app = Callbridge::new(config(), Arc::clone(&store));
+    assert_eq!(
+        invoke(&agora_app, Operation::CreateCall, event("create-call"))
+            .await
+            .0,
+        201
+    );
+    let hms_only = Callbridge::new(
+        config_with(&[
+            ("CALLBRIDGE_PROVIDER", "hms"),
+            ("AGORA_APP_ID", ""),
+            ("AGORA_APP_CERTIFICATE", ""),
+            ("HMS_APP_ACCESS_KEY", ACCESS_KEY),
+            ("HMS_APP_SECRET", HMS_SECRET),
+            ("HMS_TEMPLATE_ID", "tmpl-default"),
+            ("HMS_DEFAULT_ROLE", "guest"),
+            ("HMS_API_BASE_URL", &format!("{}/v2", server.uri())),
+        ]),
+        Arc::clone(&store),
+    );
+    assert!(hms_only.config().agora.is_none());
+    for (op, name) in [
+        (Operation::CreateCall, "create-call"),
+        (Operation::GetCallToken, "get-call-token"),
+    ] {
+        let resp = callbridge_lambda::handle(&hms_only, op, &event(name)).await;
+        assert_eq!(resp.status(), 503, "{name}");
+        assert!(resp.headers().get("retry-after").is_none(), "{name}");
+        let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+        let msg = assert_stream_error(&body, 503, -1);
+        assert!(msg.contains("no agora credentials configured"), "{msg}");
+    }
+    assert_eq!(store.len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creates_of_one_new_id_store_one_call() {
     let server = MockServer::start().await;

@@ -198,7 +198,10 @@ async fn both_endpoints_over_real_http() {
     let (status, _, body) = send(&client, "POST", &empty, &auth, "{}").await;
     assert_stream_error(&body, 400, 4);
     assert!(
-        body["message"].as_str().unwrap().starts_with("GetCallToken"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("GetCallToken"),
         "{body}"
     );
     assert_eq!(status, 400);
@@ -206,7 +209,10 @@ async fn both_endpoints_over_real_http() {
     let (_, _, body) = send(&client, "POST", &deep, &auth, "{}").await;
     assert_stream_error(&body, 404, 16);
     assert!(
-        body["message"].as_str().unwrap().starts_with("GetCallToken"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("GetCallToken"),
         "{body}"
     );
 

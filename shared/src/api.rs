@@ -458,7 +458,7 @@ impl<S: CallStore> Callbridge<S> {
 }
 
 fn provider_missing(name: &str) -> ApiError {
-    ApiError::Unavailable {
+    ApiError::NotConfigured {
         message: format!(
             "this call uses {name}, and this deployment has no {name} credentials configured"
         ),
@@ -511,6 +511,10 @@ fn store_error(e: StoreError) -> ApiError {
         },
         StoreError::Unavailable(cause) => ApiError::Unavailable {
             message: "call storage is unavailable; nothing was changed, retry shortly".into(),
+            cause: Some(cause),
+        },
+        StoreError::Misconfigured(cause) => ApiError::NotConfigured {
+            message: "call storage refused this deployment's configuration (table, permissions or credentials); nothing was changed".into(),
             cause: Some(cause),
         },
         StoreError::Corrupt(what) => ApiError::Internal(what.into()),

@@ -90,9 +90,15 @@ pub enum ApiError {
         #[source]
         cause: Option<Cause>,
     },
-    /// 503, code -1: this deployment lacks a setting the request needs (no `Retry-After`).
-    #[error("{0}")]
-    NotConfigured(String),
+    /// 503, code -1: this deployment lacks a setting the request needs, or a dependency
+    /// refused its configuration (no table, no permission); retrying will not help, so no
+    /// `Retry-After`.
+    #[error("{message}")]
+    NotConfigured {
+        message: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     /// 500, code -1: a bug or a broken invariant. The message sent is generic.
     #[error("internal error")]
     Internal(#[source] Cause),
@@ -121,7 +127,7 @@ impl ApiError {
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 9),
             Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, -1),
             Provider { .. } | ProviderRejected { .. } => (StatusCode::BAD_GATEWAY, -1),
-            NotConfigured(_) => (StatusCode::SERVICE_UNAVAILABLE, -1),
+            NotConfigured { .. } => (StatusCode::SERVICE_UNAVAILABLE, -1),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, -1),
         }
     }
@@ -206,7 +212,14 @@ mod tests {
                 502,
                 -1,
             ),
-            (ApiError::NotConfigured("x".into()), 503, -1),
+            (
+                ApiError::NotConfigured {
+                    message: "x".into(),
+                    cause: None,
+                },
+                503,
+                -1,
+            ),
             (ApiError::Internal("boom".into()), 500, -1),
         ];
         for (err, status, code) in cases {

@@ -174,9 +174,11 @@ impl CallStore for DynamoStore {
                 | PutItemError::InvalidEndpointException(_)
                 | PutItemError::ReplicatedWriteConflictException(_)
                 | PutItemError::TransactionConflictException(_)
-                | PutItemError::ResourceNotFoundException(_)
                 | PutItemError::ItemCollectionSizeLimitExceededException(_)) => {
                     Err(StoreError::Unavailable(Box::new(e)))
+                }
+                e @ PutItemError::ResourceNotFoundException(_) => {
+                    Err(StoreError::Misconfigured(Box::new(e)))
                 }
                 e => Err(unhandled(e)),
             },
@@ -203,9 +205,11 @@ impl CallStore for DynamoStore {
                 | GetItemError::RequestLimitExceeded(_)
                 | GetItemError::ThrottlingException(_)) => Err(StoreError::Throttled(Box::new(e))),
                 e @ (GetItemError::InternalServerError(_)
-                | GetItemError::InvalidEndpointException(_)
-                | GetItemError::ResourceNotFoundException(_)) => {
+                | GetItemError::InvalidEndpointException(_)) => {
                     Err(StoreError::Unavailable(Box::new(e)))
+                }
+                e @ GetItemError::ResourceNotFoundException(_) => {
+                    Err(StoreError::Misconfigured(Box::new(e)))
                 }
                 e => Err(unhandled(e)),
             },
@@ -214,8 +218,9 @@ impl CallStore for DynamoStore {
     }
 }
 
-/// Errors DynamoDB returned that the SDK does not model: throttling codes become 429, the rest
-/// (access denied, bad credentials, validation) are failures of this deployment: 503.
+/// Errors DynamoDB returned that the SDK does not model, by code: throttling (429); refusals
+/// of this deployment's configuration, which no retry fixes (503 without `Retry-After`); the
+/// rest (service failures, codes unknown today) are transient (503 with `Retry-After`).
 fn unhandled<E>(e: E) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -224,6 +229,14 @@ where
         Some("ThrottlingException" | "Throttling" | "TooManyRequestsException") => {
             StoreError::Throttled(Box::new(e))
         }
+        Some(
+            "AccessDeniedException"
+            | "UnrecognizedClientException"
+            | "InvalidSignatureException"
+            | "MissingAuthenticationTokenException"
+            | "IncompleteSignatureException"
+            | "ValidationException",
+        ) => StoreError::Misconfigured(Box::new(e)),
         _ => StoreError::Unavailable(Box::new(e)),
     }
 }

@@ -25,6 +25,10 @@ pub enum StoreError {
     /// The store could not be reached or failed; nothing was written.
     #[error("storage is unavailable")]
     Unavailable(#[source] Cause),
+    /// The store refused this deployment's configuration (no such table, access denied,
+    /// unknown credentials); retrying will not help.
+    #[error("storage refused the configuration")]
+    Misconfigured(#[source] Cause),
     /// An item could not be read back as a call.
     #[error("stored call is malformed: {0}")]
     Corrupt(String),
