@@ -95,11 +95,23 @@ fn assert_app_token(body: &Value, user: &str, role: &str) {
         3600
     );
     assert_eq!(claims["iat"], claims["nbf"]);
+    assert_issued_for_clock_skew(&claims);
     assert_eq!(claims["jti"].as_str().unwrap().len(), 36);
     assert!(
         body.get("agora_uid").is_none() && body.get("agora_app_id").is_none(),
         "{body}"
     );
+}
+
+/// Issued 10 s in the past, as 100ms's server SDK does, against clock skew.
+fn assert_issued_for_clock_skew(claims: &Value) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let iat = claims["iat"].as_u64().unwrap();
+    assert!((now - 15..=now - 10).contains(&iat), "iat {iat}, now {now}");
+    assert_eq!(claims["nbf"], claims["iat"]);
 }
 
 fn assert_management_token(req: &Request) {
@@ -114,6 +126,7 @@ fn assert_management_token(req: &Request) {
         86_400
     );
     assert!(claims.get("room_id").is_none() && claims.get("role").is_none());
+    assert_issued_for_clock_skew(&claims);
     assert_eq!(claims["jti"].as_str().unwrap().len(), 36);
 }
 

@@ -22,6 +22,8 @@ pub const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Management tokens live 24 hours and are renewed an hour before they expire.
 pub const MANAGEMENT_TOKEN_SECS: u64 = 86_400;
 pub const MANAGEMENT_RENEW_BEFORE_SECS: u64 = 3_600;
+/// Tokens are issued this many seconds in the past (as 100ms's server SDK does) for clock skew.
+pub const CLOCK_SKEW_SECS: u64 = 10;
 pub const REGIONS: &[&str] = &["in", "us", "eu", "auto"];
 /// Room options forwarded to `POST /rooms`; any other key is refused.
 pub const OPTION_KEYS: &[&str] = &[
@@ -329,6 +331,8 @@ impl Hms {
     }
 
     /// An app token for `user_id` in `room_id`, role from the role map. No network.
+    /// Like 100ms's server SDK, it is issued (and valid from) [`CLOCK_SKEW_SECS`] ago, so a
+    /// 100ms clock slightly behind ours does not refuse it as not yet valid.
     pub fn join_token(
         &self,
         room_id: &str,
@@ -344,7 +348,7 @@ impl Hms {
             room_id,
             self.cfg.role_for(stream_role),
             user_id,
-            now,
+            now.saturating_sub(CLOCK_SKEW_SECS),
             lifetime,
             &jti,
         )
@@ -360,14 +364,15 @@ impl Hms {
             return token.clone();
         }
         let jti = uuid::Uuid::new_v4().hyphenated().to_string();
+        let issued_at = now.saturating_sub(CLOCK_SKEW_SECS);
         let token = management_token(
             &self.cfg.app_access_key,
             &self.cfg.app_secret,
-            now,
+            issued_at,
             MANAGEMENT_TOKEN_SECS,
             &jti,
         );
-        *cached = Some((token.clone(), now + MANAGEMENT_TOKEN_SECS));
+        *cached = Some((token.clone(), issued_at + MANAGEMENT_TOKEN_SECS));
         token
     }
 
