@@ -8,7 +8,7 @@
 #   make lambda-tools   install cargo-lambda and zig (pinned) into .tools/lambda
 #   make lambda         build both functions for Lambda (arm64) with cargo-lambda
 #   make sam-build      sam build (runs cargo-lambda per function)
-.PHONY: run test bench cold-start lambda-tools lambda lambda-x86 sam-build
+.PHONY: run test bench cold-start lambda-tools lambda lambda-x86 sam-cli sam-build
 
 LAMBDA_VENV := .tools/lambda
 LAMBDA_PATH := $(CURDIR)/$(LAMBDA_VENV)/bin:$(PATH)
@@ -38,6 +38,12 @@ lambda: lambda-tools
 lambda-x86: lambda-tools
 	PATH=$(LAMBDA_PATH) cargo lambda build --release
 
-sam-build: lambda-tools
+# The SAM CLI on PATH, else the pinned one make test installs.
+SAM := $(or $(shell command -v sam 2>/dev/null),$(wildcard $(CURDIR)/.tools/venv/bin/sam))
+
+sam-cli:
+	@test -n "$(SAM)" || { echo "sam-build: no SAM CLI: install the AWS SAM CLI, or run make test once (it installs a pinned one into .tools/venv)" >&2; exit 1; }
+
+sam-build: sam-cli lambda-tools
 	rustup target add aarch64-unknown-linux-gnu
-	PATH=$(LAMBDA_PATH) SAM_CLI_TELEMETRY=0 .tools/venv/bin/sam build
+	PATH=$(LAMBDA_PATH) SAM_CLI_TELEMETRY=0 $(SAM) build
