@@ -104,7 +104,8 @@ pub struct RoomOptions {
 }
 
 impl RoomOptions {
-    /// Validates `options` (absent or null means none). Errors are client-facing messages.
+    /// Validates `options` (absent or null means none; a known key set to null is unset).
+    /// Errors are client-facing messages.
     pub fn parse(options: Option<&Value>) -> Result<Self, String> {
         let map = match options {
             None | Some(Value::Null) => return Ok(RoomOptions::default()),
@@ -113,6 +114,10 @@ impl RoomOptions {
         };
         let mut o = RoomOptions::default();
         for (key, value) in map {
+            // A known key set to null is unset, as JSON clients often send optional fields.
+            if value.is_null() && OPTION_KEYS.contains(&key.as_str()) {
+                continue;
+            }
             let bad = |what: &str| format!("options.{key} must be {what}");
             match key.as_str() {
                 "template_id" => {
@@ -579,7 +584,13 @@ mod tests {
         let o = RoomOptions::parse(Some(&json!({"template_id":"t1","region":"eu","description":"d","size":10,"max_duration_seconds":600,"large_room":false}))).unwrap();
         assert_eq!(o.region.as_deref(), Some("eu"));
         assert_eq!(o.size, Some(10));
+        let nulls = json!({"template_id":null,"region":null,"description":null,"size":null,"max_duration_seconds":null,"large_room":null});
+        assert_eq!(
+            RoomOptions::parse(Some(&nulls)).unwrap(),
+            RoomOptions::default()
+        );
         for (bad, needle) in [
+            (json!({"template": null}), "accepted keys"),
             (
                 json!({"template":"x"}),
                 "accepted keys: template_id, region, description, size, max_duration_seconds, large_room",
