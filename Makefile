@@ -33,10 +33,10 @@ lambda-tools:
 
 lambda: lambda-tools
 	rustup target add aarch64-unknown-linux-gnu
-	PATH=$(LAMBDA_PATH) cargo lambda build --release --arm64 --lambda-dir target/lambda-arm64
+	PATH=$(LAMBDA_PATH) cargo lambda build --release --arm64 --lambda-dir target/lambda-arm64 -p create-call -p get-call-token
 
 lambda-x86: lambda-tools
-	PATH=$(LAMBDA_PATH) cargo lambda build --release
+	PATH=$(LAMBDA_PATH) cargo lambda build --release -p create-call -p get-call-token
 
 # The SAM CLI on PATH, else the pinned one make test installs.
 SAM := $(or $(shell command -v sam 2>/dev/null),$(wildcard $(CURDIR)/.tools/venv/bin/sam))
