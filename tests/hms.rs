@@ -192,6 +192,15 @@ async fn new_room_then_existing_call_without_asking_100ms() {
     assert_eq!(store.len(), 1);
 }
 
+/// A store holding the `create-call` fixture's call, created on Agora.
+async fn store_with_an_agora_call() -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    let agora_app = Callbridge::new(config(), Arc::clone(&store));
+    let (status, body) = invoke(&agora_app, Operation::CreateCall, event("create-call")).await;
+    assert_eq!(status, 201, "{body}");
+    store
+}
+
 #[tokio::test]
 async fn an_existing_call_keeps_its_provider() {
     let server = MockServer::start().await;
@@ -200,14 +209,7 @@ async fn an_existing_call_keeps_its_provider() {
         .expect(0)
         .mount(&server)
         .await;
-    let store = Arc::new(MemoryStore::new());
-    let agora_app = Callbridge::new(config(), Arc::clone(&store));
-    assert_eq!(
-        invoke(&agora_app, Operation::CreateCall, event("create-call"))
-            .await
-            .0,
-        201
-    );
+    let store = store_with_an_agora_call().await;
     let app = hms_app(&server.uri(), store);
     let (status, body) = invoke(&app, Operation::CreateCall, event("create-call")).await;
     assert_eq!(status, 201, "{body}");
@@ -225,14 +227,7 @@ async fn a_call_whose_provider_is_not_configured_is_a_503_without_retry_after() 
         .respond_with(room_answer("standup"))
         .mount(&server)
         .await;
-    let store = Arc::new(MemoryStore::new());
-    let agora_app = Callbridge::new(config(), Arc::clone(&store));
-    assert_eq!(
-        invoke(&agora_app, Operation::CreateCall, event("create-call"))
-            .await
-            .0,
-        201
-    );
+    let store = store_with_an_agora_call().await;
     let hms_only = Callbridge::new(
         config_with(&[
             ("CALLBRIDGE_PROVIDER", "hms"),

@@ -194,27 +194,13 @@ async fn both_endpoints_over_real_http() {
 
     // An empty call id is a bad id, and a path under /calls that is no route names Get Call
     // Token in its error.
-    let empty = format!("{}/calls/?api_key={key}", server.base);
-    let (status, _, body) = send(&client, "POST", &empty, &auth, "{}").await;
-    assert_stream_error(&body, 400, 4);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("GetCallToken"),
-        "{body}"
-    );
-    assert_eq!(status, 400);
-    let deep = format!("{}/calls/a/b?api_key={key}", server.base);
-    let (_, _, body) = send(&client, "POST", &deep, &auth, "{}").await;
-    assert_stream_error(&body, 404, 16);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("GetCallToken"),
-        "{body}"
-    );
+    for (path, status, code) in [("/calls/", 400, 4), ("/calls/a/b", 404, 16)] {
+        let url = format!("{}{path}?api_key={key}", server.base);
+        let (got, _, body) = send(&client, "POST", &url, &auth, "{}").await;
+        assert_eq!(got, status, "{path}: {body}");
+        let msg = assert_stream_error(&body, status, code);
+        assert!(msg.starts_with("GetCallToken"), "{path}: {msg}");
+    }
 
     // Every request gets its log line, those answered before the handlers too.
     let text = logs.text();
