@@ -304,18 +304,11 @@ async fn a_missing_table_is_a_clear_503_without_retry_after() {
 /// `Retry-After`, after one request (the SDK does not retry it).
 #[tokio::test]
 async fn access_denied_is_a_configuration_error() {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_raw(
-            r#"{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: dynamodb:PutItem"}"#,
-            "application/x-amz-json-1.0",
-        ))
-        .mount(&server)
-        .await;
-    let (client, log) = dynamo_client(&server.uri());
-    let app = Callbridge::new(config(), DynamoStore::new(client, "t"));
+    let (_server, app, log) = on_mock_dynamodb(
+        400,
+        r#"{"__type":"com.amazon.coral.service#AccessDeniedException","Message":"User: arn:aws:sts::123456789012:assumed-role/fn is not authorized to perform: dynamodb:PutItem"}"#,
+    )
+    .await;
     let resp = callbridge_lambda::handle(&app, Operation::CreateCall, &event("create-call")).await;
     assert_eq!(resp.status(), 503);
     assert!(resp.headers().get("retry-after").is_none());
@@ -375,18 +368,11 @@ async fn dynamodb_stopped_mid_test_answers_503_then_recovers() {
 
 #[tokio::test]
 async fn throttling_answers_429_with_retry_after() {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_raw(
-            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}"#,
-            "application/x-amz-json-1.0",
-        ))
-        .mount(&server)
-        .await;
-    let (client, log) = dynamo_client(&server.uri());
-    let app = Callbridge::new(config(), DynamoStore::new(client, "t"));
+    let (_server, app, log) = on_mock_dynamodb(
+        400,
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}"#,
+    )
+    .await;
     let resp = callbridge_lambda::handle(&app, Operation::CreateCall, &event("create-call")).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "1");
@@ -398,17 +384,12 @@ async fn throttling_answers_429_with_retry_after() {
 #[tokio::test]
 async fn a_server_error_after_retries_is_503_and_nothing_is_stored() {
     use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500).set_body_raw(
-            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}"#,
-            "application/x-amz-json-1.0",
-        ))
-        .mount(&server)
-        .await;
-    let (client, _log) = dynamo_client(&server.uri());
-    let app = Callbridge::new(config(), DynamoStore::new(client, "t"));
+    use wiremock::{Mock, ResponseTemplate};
+    let (server, app, _log) = on_mock_dynamodb(
+        500,
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"boom"}"#,
+    )
+    .await;
     let resp =
         callbridge_lambda::handle(&app, Operation::GetCallToken, &event("get-call-token")).await;
     assert_eq!(resp.status(), 503);
@@ -483,4 +464,26 @@ async fn the_local_server_runs_on_dynamodb() {
     assert_eq!(status, 201, "{body}");
     let (dclient, _) = dynamo_client(&endpoint);
     assert_eq!(scan_count(&dclient, &table).await, 1);
+}
+
+/// An app on a mock DynamoDB that answers every request with `status` and the error `body`.
+async fn on_mock_dynamodb(
+    status: u16,
+    body: &str,
+) -> (wiremock::MockServer, Callbridge<DynamoStore>, RequestLog) {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(status).set_body_raw(body, "application/x-amz-json-1.0"),
+        )
+        .mount(&server)
+        .await;
+    let (client, log) = dynamo_client(&server.uri());
+    (
+        server,
+        Callbridge::new(config(), DynamoStore::new(client, "t")),
+        log,
+    )
 }
