@@ -207,6 +207,7 @@ async fn both_endpoints_over_real_http() {
     for line in [
         r#"method=POST route="/channels/{type}/{id}/call" status=413 code=22"#,
         r#"method=OPTIONS route="/channels/{type}/{id}/call" status=204 code=0"#,
+        r#"method=POST route="(none)" status=404 code=16"#,
     ] {
         assert!(text.contains(line), "no {line:?} in\n{text}");
     }

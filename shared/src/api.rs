@@ -88,10 +88,11 @@ impl Route {
     }
 }
 
-fn route_name(op: Operation) -> &'static str {
+fn route_name(op: Option<Operation>) -> &'static str {
     match op {
-        Operation::CreateCall => CREATE_CALL_ROUTE,
-        Operation::GetCallToken => GET_CALL_TOKEN_ROUTE,
+        Some(Operation::CreateCall) => CREATE_CALL_ROUTE,
+        Some(Operation::GetCallToken) => GET_CALL_TOKEN_ROUTE,
+        None => "(none)",
     }
 }
 
@@ -104,9 +105,9 @@ fn likely_operation(path: &str) -> Operation {
     }
 }
 
-/// The operation `path` is for, or most likely meant for.
-pub fn operation_for_path(path: &str) -> Operation {
-    route_from_path(path).map_or_else(|| likely_operation(path), |r| r.operation())
+/// The operation whose route `path` matches, if any.
+pub fn route_of(path: &str) -> Option<Operation> {
+    route_from_path(path).map(|r| r.operation())
 }
 
 /// The error response for `e`; its cause is logged here, never sent.
@@ -120,18 +121,18 @@ fn refusal(op: Operation, e: &ApiError, started: Instant) -> ApiResponse {
     error_response(op, e, duration_string(started))
 }
 
-/// The one log line of each request: method, route, status, Stream code (0 on success) and
-/// duration. The local server logs its CORS preflights with it too.
+/// The one log line of each request: method, route (`(none)` when none matched), status,
+/// Stream code (0 on success) and duration. The local server logs its CORS preflights with it.
 pub fn log_request(
     method: &Method,
-    op: Operation,
+    route: Option<Operation>,
     status: StatusCode,
     code: i32,
     started: Instant,
 ) {
     tracing::info!(
         method = %method,
-        route = route_name(op),
+        route = route_name(route),
         status = status.as_u16(),
         code,
         duration_us = started.elapsed().as_micros() as u64,
@@ -209,17 +210,21 @@ impl<S: CallStore> Callbridge<S> {
     pub async fn handle(&self, req: ApiRequest<'_>) -> ApiResponse {
         let started = Instant::now();
         let route = resolve_route(&req);
-        let op = route.as_ref().map(Route::operation).ok().or(req.operation);
+        let matched = route.as_ref().map(Route::operation).ok();
         let result = match route {
             Ok(route) => self.dispatch(route, &req).await,
             Err(e) => Err(e),
         };
-        let op = op.unwrap_or_else(|| likely_operation(req.path));
         let (response, code) = match result {
             Ok(render) => (render(duration_string(started)), 0),
-            Err(e) => (refusal(op, &e, started), e.status_and_code().1),
+            Err(e) => {
+                let op = matched
+                    .or(req.operation)
+                    .unwrap_or_else(|| likely_operation(req.path));
+                (refusal(op, &e, started), e.status_and_code().1)
+            }
         };
-        log_request(req.method, op, response.status(), code, started);
+        log_request(req.method, matched, response.status(), code, started);
         response
     }
 
@@ -232,11 +237,15 @@ impl<S: CallStore> Callbridge<S> {
         e: &ApiError,
         started: Instant,
     ) -> ApiResponse {
-        let op = operation_for_path(path);
-        let response = refusal(op, e, started);
+        let matched = route_of(path);
+        let response = refusal(
+            matched.unwrap_or_else(|| likely_operation(path)),
+            e,
+            started,
+        );
         log_request(
             method,
-            op,
+            matched,
             response.status(),
             e.status_and_code().1,
             started,

@@ -2,7 +2,7 @@
 //! DynamoDB when a table is configured), over plain HTTP on loopback.
 
 use bytes::Bytes;
-use callbridge::api::{ApiRequest, MAX_BODY_BYTES, log_request, operation_for_path};
+use callbridge::api::{ApiRequest, MAX_BODY_BYTES, log_request, route_of};
 use callbridge::jwt;
 use callbridge::store::CallStore;
 use callbridge::{ApiError, Callbridge};
@@ -144,8 +144,13 @@ async fn handle<S: CallStore>(
             ),
         );
         h.insert("access-control-max-age", HeaderValue::from_static("600"));
-        let op = operation_for_path(parts.uri.path());
-        log_request(&parts.method, op, r.status(), 0, started);
+        log_request(
+            &parts.method,
+            route_of(parts.uri.path()),
+            r.status(),
+            0,
+            started,
+        );
         r
     } else {
         match Limited::new(body, MAX_BODY_BYTES).collect().await {
