@@ -41,16 +41,9 @@ fn base_env(api: &RuntimeApi, table: &str) -> Vec<(String, String)> {
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint().as_str()),
         ("CALLBRIDGE_TABLE_NAME", table),
-        ("STREAM_API_KEY", API_KEY),
-        ("STREAM_API_SECRET", API_SECRET),
-        ("AGORA_APP_ID", AGORA_APP_ID),
-        ("AGORA_APP_CERTIFICATE", AGORA_CERT),
-        (
-            "CALLBRIDGE_GRANTS",
-            "user:create-call,join-call;admin:create-call,join-call;guest:",
-        ),
     ]
     .iter()
+    .chain(FIXTURE_ENV)
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }

@@ -17,21 +17,24 @@ pub const API_SECRET: &str = "callbridge-fixture-secret";
 pub const AGORA_APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
 pub const AGORA_CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
 
+/// The fixture configuration as environment variables (Agora; guests may do nothing).
+pub const FIXTURE_ENV: &[(&str, &str)] = &[
+    ("STREAM_API_KEY", API_KEY),
+    ("STREAM_API_SECRET", API_SECRET),
+    ("AGORA_APP_ID", AGORA_APP_ID),
+    ("AGORA_APP_CERTIFICATE", AGORA_CERT),
+    (
+        "CALLBRIDGE_GRANTS",
+        "user:create-call,join-call;admin:create-call,join-call;guest:",
+    ),
+];
+
 /// The fixture configuration plus `extra` settings (which win).
 pub fn config_with(extra: &[(&str, &str)]) -> Config {
-    let mut vars: HashMap<String, String> = [
-        ("STREAM_API_KEY", API_KEY),
-        ("STREAM_API_SECRET", API_SECRET),
-        ("AGORA_APP_ID", AGORA_APP_ID),
-        ("AGORA_APP_CERTIFICATE", AGORA_CERT),
-        (
-            "CALLBRIDGE_GRANTS",
-            "user:create-call,join-call;admin:create-call,join-call;guest:",
-        ),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let mut vars: HashMap<String, String> = FIXTURE_ENV
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
     }
