@@ -10,14 +10,12 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
-use callbridge::api::{ApiRequest, PathParams};
+use callbridge::Callbridge;
 use callbridge::store::dynamodb::{DynamoStore, tune};
-use callbridge::{Callbridge, Operation};
 mod common;
 
-use common::{config_with, headers};
+use common::{config_with, create_request, headers, token_request};
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::Method;
 
 const ITEM: &str = r#"{"pk":{"S":"call-messaging:general"},"cid":{"S":"messaging:general"},"call_type":{"S":"video"},"provider":{"S":"agora"},"agora_channel":{"S":"call-messaging:general"},"created_by":{"S":"alice"},"created_at":{"N":"1800000000"},"expires_at":{"N":"4102444800"}}"#;
 
@@ -75,30 +73,12 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let headers = headers();
-    let create = ApiRequest {
-        method: &Method::POST,
-        path: "/channels/messaging/general/call",
-        params: Some(PathParams {
-            channel_type: Some("messaging"),
-            id: Some("general"),
-        }),
-        operation: Some(Operation::CreateCall),
-        query: Some("api_key=bench-key"),
-        headers: &headers,
-        body: br#"{"id":"call-messaging:general","type":"video"}"#,
-    };
-    let token_req = ApiRequest {
-        method: &Method::POST,
-        path: "/calls/call-messaging%3Ageneral",
-        params: Some(PathParams {
-            channel_type: None,
-            id: Some("call-messaging%3Ageneral"),
-        }),
-        operation: Some(Operation::GetCallToken),
-        query: Some("api_key=bench-key"),
-        headers: &headers,
-        body: b"{}",
-    };
+    let create = create_request(&headers);
+    let token_req = token_request(
+        &headers,
+        "/calls/call-messaging%3Ageneral",
+        "call-messaging%3Ageneral",
+    );
 
     let new = app(200, "{}");
     c.bench_function("dynamodb_create_call_new", |b| {

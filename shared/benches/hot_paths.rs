@@ -3,17 +3,15 @@
 //! (issue 4), each a median on the 2-core build machine.
 //! Run: `cargo bench -p callbridge` (or `make bench`).
 
-use callbridge::api::{ApiRequest, PathParams};
+use callbridge::Callbridge;
 use callbridge::call::CallType;
 use callbridge::providers::agora::{self, AgoraConfig, AgoraRole};
 use callbridge::secret::Secret;
 use callbridge::store::memory::MemoryStore;
-use callbridge::{Callbridge, Operation};
 mod common;
 
-use common::{config_with, headers};
+use common::{config_with, create_request, headers, token_request};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use http::Method;
 use std::hint::black_box;
 
 fn agora_token(c: &mut Criterion) {
@@ -44,18 +42,7 @@ fn handlers(c: &mut Criterion) {
         .build()
         .unwrap();
     let headers = headers();
-    let create_req = ApiRequest {
-        method: &Method::POST,
-        path: "/channels/messaging/general/call",
-        params: Some(PathParams {
-            channel_type: Some("messaging"),
-            id: Some("general"),
-        }),
-        operation: Some(Operation::CreateCall),
-        query: Some("api_key=bench-key&user_id=alice&connection_id=c"),
-        headers: &headers,
-        body: br#"{"id":"call-messaging:General","type":"video","options":{}}"#,
-    };
+    let create_req = create_request(&headers);
 
     c.bench_function("create_call_handler_new_call", |b| {
         b.to_async(&rt).iter_batched(
@@ -78,18 +65,11 @@ fn handlers(c: &mut Criterion) {
         })
     });
 
-    let token_req = ApiRequest {
-        method: &Method::POST,
-        path: "/calls/call-messaging%3Ageneral",
-        params: Some(PathParams {
-            channel_type: None,
-            id: Some("call-messaging%3Ageneral"),
-        }),
-        operation: Some(Operation::GetCallToken),
-        query: Some("api_key=bench-key"),
-        headers: &headers,
-        body: b"{}",
-    };
+    let token_req = token_request(
+        &headers,
+        "/calls/call-messaging%3Ageneral",
+        "call-messaging%3Ageneral",
+    );
     c.bench_function("get_call_token_handler", |b| {
         b.to_async(&rt).iter(|| async {
             let r = app.handle(token_req).await;
@@ -128,18 +108,7 @@ fn hms_token(c: &mut Criterion) {
     rt.block_on(app.store().insert_if_absent(&call, 1_800_000_000))
         .unwrap();
     let headers = headers();
-    let req = ApiRequest {
-        method: &Method::POST,
-        path: "/calls/standup",
-        params: Some(PathParams {
-            channel_type: None,
-            id: Some("standup"),
-        }),
-        operation: Some(Operation::GetCallToken),
-        query: Some("api_key=bench-key"),
-        headers: &headers,
-        body: b"{}",
-    };
+    let req = token_request(&headers, "/calls/standup", "standup");
     c.bench_function("get_call_token_handler_hms", |b| {
         b.to_async(&rt).iter(|| async {
             let r = app.handle(req).await;

@@ -1,7 +1,8 @@
 //! Configuration and credentials shared by the benchmarks.
 
-use callbridge::Config;
-use http::HeaderMap;
+use callbridge::api::{ApiRequest, PathParams};
+use callbridge::{Config, Operation};
+use http::{HeaderMap, Method};
 
 pub const SECRET: &str = "bench-secret";
 
@@ -32,4 +33,40 @@ pub fn headers() -> HeaderMap {
     h.insert("stream-auth-type", "jwt".parse().unwrap());
     h.insert("content-type", "application/json".parse().unwrap());
     h
+}
+
+/// Create Call for `call-messaging:general` in `messaging:general`, as a JS client sends it.
+pub fn create_request(headers: &HeaderMap) -> ApiRequest<'_> {
+    ApiRequest {
+        method: &Method::POST,
+        path: "/channels/messaging/general/call",
+        params: Some(PathParams {
+            channel_type: Some("messaging"),
+            id: Some("general"),
+        }),
+        operation: Some(Operation::CreateCall),
+        query: Some("api_key=bench-key&user_id=alice&connection_id=c"),
+        headers,
+        body: br#"{"id":"call-messaging:General","type":"video","options":{}}"#,
+    }
+}
+
+/// Get Call Token for `call_id` (percent-encoded, as it appears in the path).
+pub fn token_request<'a>(
+    headers: &'a HeaderMap,
+    path: &'a str,
+    call_id: &'a str,
+) -> ApiRequest<'a> {
+    ApiRequest {
+        method: &Method::POST,
+        path,
+        params: Some(PathParams {
+            channel_type: None,
+            id: Some(call_id),
+        }),
+        operation: Some(Operation::GetCallToken),
+        query: Some("api_key=bench-key"),
+        headers,
+        body: b"{}",
+    }
 }
