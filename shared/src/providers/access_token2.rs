@@ -134,17 +134,16 @@ pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenE
     let signature = sign(certificate, content.issue_ts, content.salt, &payload[34..]);
     payload[2..34].copy_from_slice(&signature);
 
-    // The fast path emits exactly zlib-rs's bytes; it declines long or history-dependent inputs.
-    let compressed = super::deflate::compress(&payload)
-        .unwrap_or_else(|| COMPRESSOR.with(|c| deflate(&mut c.borrow_mut(), &payload)));
+    // zlib at level 6, as Agora's official builders compress (their tokens are byte-identical).
+    let compressed = COMPRESSOR.with(|c| deflate(&mut c.borrow_mut(), &payload));
     let mut token = String::with_capacity(3 + compressed.len().div_ceil(3) * 4);
     token.push_str(VERSION);
     STANDARD.encode_string(&compressed, &mut token);
     Ok(token)
 }
 
-/// zlib-rs's own output for `input` (the reference the fast path reproduces), on a reset `c`.
-pub(crate) fn deflate(c: &mut Compress, input: &[u8]) -> Vec<u8> {
+/// zlib's output for `input`, on the reset compressor `c`.
+fn deflate(c: &mut Compress, input: &[u8]) -> Vec<u8> {
     c.reset();
     let mut out = Vec::with_capacity(input.len() + 64);
     loop {

@@ -2,5 +2,4 @@
 
 pub mod access_token2;
 pub mod agora;
-pub mod deflate;
 pub mod hms;
