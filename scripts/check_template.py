@@ -10,7 +10,7 @@ What it checks:
 - every Ref / Fn::GetAtt / Fn::Sub reference (also inside Globals, inline Policies, Rules and
   Outputs) names a parameter or resource of the template (AWS:: pseudo parameters aside);
 - each function is built with cargo-lambda from a [[bin]] of a workspace crate under functions/;
-- the HttpApi routes are exactly CREATE_CALL_ROUTE and GET_CALL_TOKEN_ROUTE (shared/src/api.rs),
+- the HttpApi routes are exactly CREATE_CALL_ROUTE and GET_CALL_TOKEN_ROUTE (shared/src/api/route.rs),
   both POST, served by create-call and get-call-token;
 - IAM: inline statements only, exactly the DynamoDB actions each function uses, on the table;
 - environment: every variable of VARIABLES (shared/src/config.rs) is set for both functions,
@@ -37,7 +37,7 @@ PATHS = {
     "template": ROOT / "template.yaml",
     "sam_env": ROOT / "tests" / "sam-env.json",
     "config_rs": ROOT / "shared" / "src" / "config.rs",
-    "api_rs": ROOT / "shared" / "src" / "api.rs",
+    "api_rs": ROOT / "shared" / "src" / "api" / "route.rs",
     "dynamodb_rs": ROOT / "shared" / "src" / "store" / "dynamodb.rs",
     "functions": ROOT / "functions",
     "workspace": ROOT / "Cargo.toml",

@@ -2,10 +2,10 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use callbridge::api::Clock;
-use callbridge::call::{Call, CallType, ProviderDetails};
-use callbridge::id::{CallId, ChannelCid};
+use callbridge::domain::{Call, CallType, ProviderDetails};
+use callbridge::domain::{CallId, ChannelCid};
 use callbridge::store::dynamodb::DynamoStore;
-use callbridge::store::{CallStore, Inserted};
+use callbridge::store::{CallReader, CallWriter, Inserted};
 use callbridge::{Callbridge, Operation};
 use callbridge_tests::*;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 //! Run: `cargo bench -p callbridge` (or `make bench`).
 
 use callbridge::Callbridge;
-use callbridge::call::CallType;
+use callbridge::domain::CallType;
 use callbridge::providers::agora::{self, AgoraConfig, AgoraRole};
 use callbridge::secret::Secret;
 use callbridge::store::memory::MemoryStore;
@@ -79,9 +79,9 @@ fn handlers(c: &mut Criterion) {
 }
 
 fn hms_token(c: &mut Criterion) {
-    use callbridge::call::{Call, ProviderDetails};
-    use callbridge::id::{CallId, ChannelCid};
-    use callbridge::store::CallStore;
+    use callbridge::domain::{Call, ProviderDetails};
+    use callbridge::domain::{CallId, ChannelCid};
+    use callbridge::store::CallWriter;
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -1,13 +1,14 @@
 //! Configuration: read from the environment once, at start, into types. A missing or malformed
 //! setting stops the start with a message naming the variable.
 
-use crate::call::ProviderKind;
-use crate::permissions::Grants;
-use crate::providers::access_token2::is_hex32;
-use crate::providers::agora::{AgoraConfig, parse_role_map};
-use crate::providers::hms::{self, HmsConfig};
+use crate::domain::{Grants, ProviderKind};
+use crate::providers::agora::AgoraConfig;
+use crate::providers::hms::HmsConfig;
 use crate::secret::Secret;
-use std::collections::HashMap;
+use std::collections::HashSet;
+
+/// Reads one setting; empty values are `None`.
+pub type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 pub const DEFAULT_TOKEN_TTL_SECS: u32 = 3600;
 pub const MAX_TOKEN_TTL_SECS: u32 = 86_400;
@@ -42,11 +43,40 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn err(var: &'static str, reason: impl Into<String>) -> ConfigError {
+/// The error for a bad `var`.
+pub fn config_error(var: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         var,
         reason: reason.into(),
     }
+}
+
+use config_error as err;
+
+/// Parses `name:value,name:value` (comma or semicolon separated, whitespace around items
+/// ignored): `shape` shows one entry in the error. Empty names or values and a name listed
+/// twice are refused.
+pub fn parse_map(spec: &str, shape: &str) -> Result<Vec<(String, String)>, String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for item in spec
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let (from, to) = item
+            .split_once(':')
+            .ok_or_else(|| format!("entry {item:?} must look like {shape}"))?;
+        let (from, to) = (from.trim(), to.trim());
+        if from.is_empty() || to.is_empty() {
+            return Err(format!("entry {item:?} has an empty role"));
+        }
+        if !seen.insert(from) {
+            return Err(format!("role {from:?} is listed twice"));
+        }
+        out.push((from.to_string(), to.to_string()));
+    }
+    Ok(out)
 }
 
 /// The whole configuration. `Debug` never shows secrets.
@@ -89,36 +119,7 @@ impl Config {
                 .ok_or_else(|| err("CALLBRIDGE_PROVIDER", format!("is {p:?}; use agora or hms")))?,
         };
 
-        let agora = match (get("AGORA_APP_ID"), get("AGORA_APP_CERTIFICATE")) {
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(err("AGORA_APP_CERTIFICATE", "is not set (AGORA_APP_ID is)"));
-            }
-            (None, Some(_)) => {
-                return Err(err("AGORA_APP_ID", "is not set (AGORA_APP_CERTIFICATE is)"));
-            }
-            (Some(id), Some(cert)) => {
-                let id = id.trim().to_string();
-                if !is_hex32(&id) {
-                    return Err(err("AGORA_APP_ID", "must be 32 hexadecimal characters"));
-                }
-                if !is_hex32(cert.trim()) {
-                    return Err(err(
-                        "AGORA_APP_CERTIFICATE",
-                        "must be 32 hexadecimal characters",
-                    ));
-                }
-                let role_map = match get("AGORA_ROLE_MAP") {
-                    None => HashMap::new(),
-                    Some(s) => parse_role_map(&s).map_err(|e| err("AGORA_ROLE_MAP", e))?,
-                };
-                Some(AgoraConfig {
-                    app_id: id,
-                    app_certificate: Secret::new(cert.trim()),
-                    role_map,
-                })
-            }
-        };
+        let agora = AgoraConfig::from_lookup(&get)?;
         if provider == ProviderKind::Agora && agora.is_none() {
             return Err(err(
                 "AGORA_APP_ID",
@@ -126,90 +127,26 @@ impl Config {
             ));
         }
 
-        let hms_vars = [
-            "HMS_APP_ACCESS_KEY",
-            "HMS_APP_SECRET",
-            "HMS_TEMPLATE_ID",
-            "HMS_DEFAULT_ROLE",
-        ];
-        let hms = if provider == ProviderKind::Hms || hms_vars.iter().any(|v| get(v).is_some()) {
-            let why = if provider == ProviderKind::Hms {
-                "is not set; CALLBRIDGE_PROVIDER is hms"
-            } else {
-                "is not set (other HMS_ settings are)"
-            };
-            let need = |k: &'static str| {
-                get(k)
-                    .map(|v| v.trim().to_string())
-                    .ok_or_else(|| err(k, why))
-            };
-            let region = match get("HMS_REGION") {
-                None => None,
-                Some(r) if hms::REGIONS.contains(&r.trim()) => Some(r.trim().to_string()),
-                Some(r) => {
-                    return Err(err(
-                        "HMS_REGION",
-                        format!("is {r:?}; use in, us, eu or auto"),
-                    ));
-                }
-            };
-            let role_map = match get("HMS_ROLE_MAP") {
-                None => HashMap::new(),
-                Some(s) => hms::parse_role_map(&s).map_err(|e| err("HMS_ROLE_MAP", e))?,
-            };
-            let api_base =
-                get("HMS_API_BASE_URL").unwrap_or_else(|| hms::DEFAULT_API_BASE.to_string());
-            let api_base = api_base.trim().trim_end_matches('/').to_string();
-            if !(api_base.starts_with("https://") || api_base.starts_with("http://"))
-                || api_base.parse::<http::Uri>().is_err()
-            {
-                return Err(err("HMS_API_BASE_URL", "must be an http(s) URL"));
-            }
-            Some(HmsConfig {
-                app_access_key: need("HMS_APP_ACCESS_KEY")?,
-                app_secret: Secret::new(need("HMS_APP_SECRET")?),
-                template_id: need("HMS_TEMPLATE_ID")?,
-                default_role: need("HMS_DEFAULT_ROLE")?,
-                region,
-                role_map,
-                api_base,
-            })
-        } else {
-            None
-        };
+        let hms = HmsConfig::from_lookup(&get, provider == ProviderKind::Hms)?;
 
         let grants = match get("CALLBRIDGE_GRANTS") {
             None => Grants::default(),
             Some(s) => Grants::parse(&s).map_err(|e| err("CALLBRIDGE_GRANTS", e))?,
         };
-        let token_ttl_secs = match get("CALLBRIDGE_TOKEN_TTL_SECONDS") {
-            None => DEFAULT_TOKEN_TTL_SECS,
-            Some(s) => s
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (60..=MAX_TOKEN_TTL_SECS).contains(n))
-                .ok_or_else(|| {
-                    err(
-                        "CALLBRIDGE_TOKEN_TTL_SECONDS",
-                        format!("is {s:?}; use whole seconds from 60 to 86400 (24 hours)"),
-                    )
-                })?,
-        };
-        let call_ttl_secs = match get("CALLBRIDGE_CALL_TTL_SECONDS") {
-            None => DEFAULT_CALL_TTL_SECS,
-            Some(s) => s
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (60..=10 * 365 * 86_400).contains(n))
-                .ok_or_else(|| {
-                    err(
-                        "CALLBRIDGE_CALL_TTL_SECONDS",
-                        format!("is {s:?}; use whole seconds from 60 to 315360000 (10 years)"),
-                    )
-                })?,
-        };
+        let token_ttl_secs = seconds(
+            &get,
+            "CALLBRIDGE_TOKEN_TTL_SECONDS",
+            u64::from(DEFAULT_TOKEN_TTL_SECS),
+            u64::from(MAX_TOKEN_TTL_SECS),
+            "86400 (24 hours)",
+        )? as u32;
+        let call_ttl_secs = seconds(
+            &get,
+            "CALLBRIDGE_CALL_TTL_SECONDS",
+            DEFAULT_CALL_TTL_SECS,
+            10 * 365 * 86_400,
+            "315360000 (10 years)",
+        )?;
         let allow_dev_tokens = match get("CALLBRIDGE_ALLOW_DEV_TOKENS") {
             None => false,
             Some(s) => parse_bool(&s).ok_or_else(|| {
@@ -247,6 +184,29 @@ impl Config {
     }
 }
 
+/// A duration setting in whole seconds from 60 to `max` (`max_text` in the error).
+fn seconds(
+    get: &Lookup<'_>,
+    var: &'static str,
+    default: u64,
+    max: u64,
+    max_text: &str,
+) -> Result<u64, ConfigError> {
+    let Some(s) = get(var) else {
+        return Ok(default);
+    };
+    s.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (60..=max).contains(n))
+        .ok_or_else(|| {
+            err(
+                var,
+                format!("is {s:?}; use whole seconds from 60 to {max_text}"),
+            )
+        })
+}
+
 fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
@@ -258,6 +218,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     pub const APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
     pub const CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
@@ -426,6 +387,12 @@ mod tests {
         assert_eq!(
             c.agora.unwrap().role_for("guest"),
             crate::providers::agora::AgoraRole::Subscriber
+        );
+        assert_eq!(
+            with(&[("AGORA_ROLE_MAP", "guest:subscriber,guest:publisher")])
+                .unwrap_err()
+                .var,
+            "AGORA_ROLE_MAP"
         );
     }
 }

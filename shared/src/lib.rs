@@ -1,21 +1,26 @@
 //! Callbridge: Stream-compatible Create Call and Get Call Token for Agora and 100ms.
 //!
-//! The domain crate. It knows nothing of Lambda: the handlers in [`api`] take plain HTTP
-//! types; storage sits behind [`store::CallStore`] with in-memory and DynamoDB adapters.
+//! Knows nothing of Lambda. One direction through the code:
+//! - [`api`]: the HTTP layer both transports share (routing, bodies into commands, errors
+//!   into status and Stream code, rendering);
+//! - [`usecase`]: Create Call and Get Call Token, on typed commands;
+//! - [`domain`]: ids, calls, call types, permissions, the acting user;
+//! - [`auth`]: Stream credentials into an identity;
+//! - [`providers`]: the provider port, with Agora and 100ms behind it;
+//! - [`store`]: the storage ports (read, write) with memory and DynamoDB adapters;
+//! - [`config`]: the environment, parsed once at start.
 
 pub mod api;
 pub mod auth;
-pub mod call;
 pub mod config;
 pub mod crypto;
+pub mod domain;
 pub mod error;
-pub mod id;
 pub mod jwt;
-pub mod permissions;
 pub mod providers;
 pub mod secret;
 pub mod store;
+pub mod usecase;
 
-pub use api::{ApiRequest, ApiResponse, Callbridge, PathParams};
+pub use api::{ApiError, ApiRequest, ApiResponse, Callbridge, Operation, PathParams};
 pub use config::Config;
-pub use error::{ApiError, Operation};

@@ -359,7 +359,7 @@ impl Drop for OwnMoto {
 
 /// Runs one request through the Lambda adapter, as a function would; returns the status and the
 /// JSON body (every answer is JSON).
-pub async fn invoke<S: callbridge::store::CallStore>(
+pub async fn invoke<S: callbridge::store::Storage>(
     app: &callbridge::Callbridge<S>,
     op: callbridge::Operation,
     req: HttpEvent,

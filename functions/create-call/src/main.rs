@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), callbridge_lambda::Error> {
-    callbridge_lambda::run(callbridge_lambda::Operation::CreateCall).await
+    callbridge_lambda::run_create_call().await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), callbridge_lambda::Error> {
-    callbridge_lambda::run(callbridge_lambda::Operation::GetCallToken).await
+    callbridge_lambda::run_get_call_token().await
 }

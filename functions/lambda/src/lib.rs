@@ -6,8 +6,8 @@ use bytes::Bytes;
 pub use callbridge::Operation;
 use callbridge::api::{ApiRequest, ApiResponse, PathParams};
 use callbridge::config::ConfigError;
-use callbridge::store::CallStore;
 use callbridge::store::dynamodb::{self, DynamoStore};
+use callbridge::store::{ReadOnly, Storage};
 use callbridge::{Callbridge, Config};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
@@ -105,7 +105,7 @@ impl From<ApiResponse> for HttpResponse {
 }
 
 /// Adapts one API Gateway request to the domain handler.
-pub async fn handle<S: CallStore>(
+pub async fn handle<S: Storage>(
     app: &Callbridge<S>,
     operation: Operation,
     event: &HttpEvent,
@@ -156,7 +156,7 @@ pub async fn handle<S: CallStore>(
 }
 
 /// Builds the application once (cold start) and serves `operation` until the runtime stops.
-pub async fn run_with<S: CallStore>(
+pub async fn run_with<S: Storage>(
     operation: Operation,
     config: Config,
     store: S,
@@ -177,11 +177,23 @@ pub async fn run_with<S: CallStore>(
     .await
 }
 
-/// Entry point of each function binary: configuration and the DynamoDB client are built once,
-/// at cold start. A bad setting fails the start with a message naming the variable, reported
-/// to the Lambda Runtime API as an init error (so it shows in the invocation's error, not only
-/// in the logs).
-pub async fn run(operation: Operation) -> Result<(), Error> {
+/// Entry point of the `create-call` function: reads and writes the table.
+pub async fn run_create_call() -> Result<(), Error> {
+    let (config, store) = init().await?;
+    run_with(Operation::CreateCall, config, store).await
+}
+
+/// Entry point of the `get-call-token` function: only reads the table (its IAM policy grants
+/// `GetItem` alone), so it holds no writer at all.
+pub async fn run_get_call_token() -> Result<(), Error> {
+    let (config, store) = init().await?;
+    run_with(Operation::GetCallToken, config, ReadOnly(store)).await
+}
+
+/// Cold start of each function: configuration and the DynamoDB client are built once. A bad
+/// setting fails the start with a message naming the variable, reported to the Lambda Runtime
+/// API as an init error (so it shows in the invocation's error, not only in the logs).
+async fn init() -> Result<(Config, DynamoStore), Error> {
     init_logging();
     let config = match load_config() {
         Ok(c) => c,
@@ -196,7 +208,7 @@ pub async fn run(operation: Operation) -> Result<(), Error> {
         .clone()
         .expect("load_config checked the table");
     let store = DynamoStore::new(dynamodb::client_from_env().await, table);
-    run_with(operation, config, store).await
+    Ok((config, store))
 }
 
 fn load_config() -> Result<Config, ConfigError> {

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use callbridge::api::{ApiRequest, MAX_BODY_BYTES, log_request, route_of};
 use callbridge::jwt;
-use callbridge::store::CallStore;
+use callbridge::store::Storage;
 use callbridge::{ApiError, Callbridge};
 use http::{HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -75,7 +75,7 @@ fn serde_json_user(user_id: &str) -> std::collections::BTreeMap<&'static str, &s
 
 /// Serves both endpoints on `listener` until `shutdown` resolves, then drains open connections
 /// (at most 10 seconds).
-pub async fn serve<S: CallStore>(
+pub async fn serve<S: Storage>(
     listener: TcpListener,
     app: Arc<Callbridge<S>>,
     shutdown: impl Future<Output = ()>,
@@ -123,7 +123,7 @@ pub async fn serve<S: CallStore>(
     }
 }
 
-async fn handle<S: CallStore>(
+async fn handle<S: Storage>(
     app: &Callbridge<S>,
     req: hyper::Request<Incoming>,
 ) -> Response<Full<Bytes>> {
@@ -175,7 +175,7 @@ async fn handle<S: CallStore>(
                 } else {
                     ApiError::input("request body could not be read")
                 };
-                app.refuse(&parts.method, parts.uri.path(), &err, started)
+                app.refuse(&parts.method, parts.uri.path(), err, started)
             }
         }
     };

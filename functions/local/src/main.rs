@@ -3,7 +3,7 @@
 use callbridge::Config;
 use callbridge::store::dynamodb::{self, DynamoStore};
 use callbridge::store::memory::MemoryStore;
-use callbridge::{Callbridge, store::CallStore};
+use callbridge::{Callbridge, store::Storage};
 use callbridge_local::{local_lookup, serve, user_token};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -121,7 +121,7 @@ async fn create_table() -> ExitCode {
     }
 }
 
-async fn serve_on<S: CallStore>(
+async fn serve_on<S: Storage>(
     listener: tokio::net::TcpListener,
     config: Config,
     store: S,

@@ -1,9 +1,11 @@
 //! Agora: channels from call ids, uids from user ids, and RTC join tokens.
 
-use super::access_token2::{self as at2, Service, TokenContent};
-use crate::call::CallType;
+use super::access_token2::{self as at2, Service, TokenContent, is_hex32};
+use super::{AgoraJoin, JoinToken, Provider, TokenFor};
+use crate::config::{ConfigError, Lookup, config_error, parse_map};
 use crate::crypto;
-use crate::id::CallId;
+use crate::domain::{Call, CallId, CallOptions, CallType, ProviderDetails};
+use crate::error::Error;
 use crate::secret::Secret;
 use std::collections::HashMap;
 
@@ -33,6 +35,48 @@ pub struct AgoraConfig {
 }
 
 impl AgoraConfig {
+    /// `AGORA_APP_ID`, `AGORA_APP_CERTIFICATE` and `AGORA_ROLE_MAP`; `None` when neither
+    /// credential is set.
+    pub fn from_lookup(get: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
+        let (id, cert) = match (get("AGORA_APP_ID"), get("AGORA_APP_CERTIFICATE")) {
+            (None, None) => return Ok(None),
+            (Some(_), None) => {
+                return Err(config_error(
+                    "AGORA_APP_CERTIFICATE",
+                    "is not set (AGORA_APP_ID is)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(config_error(
+                    "AGORA_APP_ID",
+                    "is not set (AGORA_APP_CERTIFICATE is)",
+                ));
+            }
+            (Some(id), Some(cert)) => (id.trim().to_string(), cert),
+        };
+        if !is_hex32(&id) {
+            return Err(config_error(
+                "AGORA_APP_ID",
+                "must be 32 hexadecimal characters",
+            ));
+        }
+        if !is_hex32(cert.trim()) {
+            return Err(config_error(
+                "AGORA_APP_CERTIFICATE",
+                "must be 32 hexadecimal characters",
+            ));
+        }
+        let role_map = match get("AGORA_ROLE_MAP") {
+            None => HashMap::new(),
+            Some(s) => parse_role_map(&s).map_err(|e| config_error("AGORA_ROLE_MAP", e))?,
+        };
+        Ok(Some(AgoraConfig {
+            app_id: id,
+            app_certificate: Secret::new(cert.trim()),
+            role_map,
+        }))
+    }
+
     pub fn role_for(&self, stream_role: &str) -> AgoraRole {
         self.role_map
             .get(stream_role)
@@ -43,20 +87,83 @@ impl AgoraConfig {
 
 /// Parses `role:publisher,role:subscriber` (comma or semicolon separated).
 pub fn parse_role_map(spec: &str) -> Result<HashMap<String, AgoraRole>, String> {
-    let mut map = HashMap::new();
-    for item in spec
-        .split([',', ';'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let (role, agora) = item
-            .split_once(':')
-            .ok_or_else(|| format!("entry {item:?} must look like role:publisher"))?;
-        let agora = AgoraRole::parse(agora.trim())
-            .ok_or_else(|| format!("entry {item:?}: Agora role must be publisher or subscriber"))?;
-        map.insert(role.trim().to_string(), agora);
+    parse_map(spec, "role:publisher")?
+        .into_iter()
+        .map(|(role, agora)| match AgoraRole::parse(&agora) {
+            Some(a) => Ok((role, a)),
+            None => Err(format!(
+                "entry {role}:{agora}: Agora role must be publisher or subscriber"
+            )),
+        })
+        .collect()
+}
+
+/// The Agora provider: channels derived from call ids, tokens signed here. No network.
+#[derive(Clone, Debug)]
+pub struct Agora {
+    cfg: AgoraConfig,
+}
+
+impl Agora {
+    pub fn new(cfg: AgoraConfig) -> Self {
+        Agora { cfg }
     }
-    Ok(map)
+
+    pub fn config(&self) -> &AgoraConfig {
+        &self.cfg
+    }
+}
+
+impl Provider for Agora {
+    type Options = ();
+
+    /// Agora channels take no options; any object is accepted and ignored.
+    fn options(&self, _: &CallOptions) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn prepares_remotely(&self) -> bool {
+        false
+    }
+
+    async fn prepare(&self, id: &CallId, _: &(), _now: u64) -> Result<ProviderDetails, Error> {
+        Ok(ProviderDetails::Agora {
+            channel: channel_for(id),
+        })
+    }
+
+    fn join_token(&self, call: &Call, to: TokenFor<'_>) -> Result<JoinToken, Error> {
+        let TokenFor {
+            actor,
+            lifetime,
+            now,
+        } = to;
+        let ProviderDetails::Agora { channel } = &call.provider else {
+            return Err(Error::Internal(
+                "an Agora token was asked for a call elsewhere".into(),
+            ));
+        };
+        let uid = agora_uid(&actor.user_id);
+        let issue_ts = u32::try_from(now).map_err(|_| Error::Internal("clock past 2106".into()))?;
+        let token = rtc_token(
+            &self.cfg,
+            channel,
+            uid,
+            self.cfg.role_for(&actor.role),
+            call.call_type,
+            issue_ts,
+            lifetime,
+            random_salt(),
+        )
+        .map_err(|e| Error::Internal(Box::new(e)))?;
+        Ok(JoinToken {
+            token,
+            agora: Some(AgoraJoin {
+                uid,
+                app_id: self.cfg.app_id.clone(),
+            }),
+        })
+    }
 }
 
 /// The Agora channel of a call. Canonical ids of up to 63 characters are their own channel

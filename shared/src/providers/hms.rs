@@ -1,5 +1,9 @@
 //! 100ms: rooms over the REST API, management tokens (cached), app tokens (signed locally).
 
+use super::{JoinToken, Provider, TokenFor};
+use crate::config::{ConfigError, Lookup, config_error, parse_map};
+use crate::domain::{Call, CallId, CallOptions, OptionValue, ProviderDetails};
+use crate::error::Error;
 use crate::jwt;
 use crate::secret::Secret;
 use bytes::Bytes;
@@ -51,32 +55,69 @@ pub struct HmsConfig {
 }
 
 impl HmsConfig {
+    /// The `HMS_*` settings. `required`: 100ms is the default provider, so its credentials
+    /// must be set; otherwise `None` when none of them is.
+    pub fn from_lookup(get: &Lookup<'_>, required: bool) -> Result<Option<Self>, ConfigError> {
+        let creds = [
+            "HMS_APP_ACCESS_KEY",
+            "HMS_APP_SECRET",
+            "HMS_TEMPLATE_ID",
+            "HMS_DEFAULT_ROLE",
+        ];
+        if !required && creds.iter().all(|v| get(v).is_none()) {
+            return Ok(None);
+        }
+        let why = if required {
+            "is not set; CALLBRIDGE_PROVIDER is hms"
+        } else {
+            "is not set (other HMS_ settings are)"
+        };
+        let need = |k: &'static str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .ok_or_else(|| config_error(k, why))
+        };
+        let region = match get("HMS_REGION") {
+            None => None,
+            Some(r) if REGIONS.contains(&r.trim()) => Some(r.trim().to_string()),
+            Some(r) => {
+                return Err(config_error(
+                    "HMS_REGION",
+                    format!("is {r:?}; use in, us, eu or auto"),
+                ));
+            }
+        };
+        let role_map = match get("HMS_ROLE_MAP") {
+            None => HashMap::new(),
+            Some(s) => parse_map(&s, "stream_role:hms_role")
+                .map_err(|e| config_error("HMS_ROLE_MAP", e))?
+                .into_iter()
+                .collect(),
+        };
+        let api_base = get("HMS_API_BASE_URL").unwrap_or_else(|| DEFAULT_API_BASE.to_string());
+        let api_base = api_base.trim().trim_end_matches('/').to_string();
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://"))
+            || api_base.parse::<http::Uri>().is_err()
+        {
+            return Err(config_error("HMS_API_BASE_URL", "must be an http(s) URL"));
+        }
+        Ok(Some(HmsConfig {
+            app_access_key: need("HMS_APP_ACCESS_KEY")?,
+            app_secret: Secret::new(need("HMS_APP_SECRET")?),
+            template_id: need("HMS_TEMPLATE_ID")?,
+            default_role: need("HMS_DEFAULT_ROLE")?,
+            region,
+            role_map,
+            api_base,
+        }))
+    }
+
     pub fn role_for(&self, stream_role: &str) -> &str {
         self.role_map
             .get(stream_role)
             .map(String::as_str)
             .unwrap_or(&self.default_role)
     }
-}
-
-/// Parses `streamrole:hmsrole,...`.
-pub fn parse_role_map(spec: &str) -> Result<HashMap<String, String>, String> {
-    let mut map = HashMap::new();
-    for item in spec
-        .split([',', ';'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let (from, to) = item
-            .split_once(':')
-            .ok_or_else(|| format!("entry {item:?} must look like stream_role:hms_role"))?;
-        let (from, to) = (from.trim(), to.trim());
-        if from.is_empty() || to.is_empty() {
-            return Err(format!("entry {item:?} has an empty role"));
-        }
-        map.insert(from.to_string(), to.to_string());
-    }
-    Ok(map)
 }
 
 /// A 100ms room.
@@ -104,18 +145,12 @@ pub struct RoomOptions {
 }
 
 impl RoomOptions {
-    /// Validates `options` (absent or null means none; a known key set to null is unset).
-    /// Errors are client-facing messages.
-    pub fn parse(options: Option<&Value>) -> Result<Self, String> {
-        let map = match options {
-            None | Some(Value::Null) => return Ok(RoomOptions::default()),
-            Some(Value::Object(m)) => m,
-            Some(_) => return Err("options must be an object".into()),
-        };
+    /// Validates the Create Call options (a known key set to null is unset, as JSON clients
+    /// often send optional fields). Errors are client-facing messages.
+    pub fn from_options(options: &CallOptions) -> Result<Self, String> {
         let mut o = RoomOptions::default();
-        for (key, value) in map {
-            // A known key set to null is unset, as JSON clients often send optional fields.
-            if value.is_null() && OPTION_KEYS.contains(&key.as_str()) {
+        for (key, value) in &options.0 {
+            if *value == OptionValue::Null && OPTION_KEYS.contains(&key.as_str()) {
                 continue;
             }
             let bad = |what: &str| format!("options.{key} must be {what}");
@@ -148,7 +183,7 @@ impl RoomOptions {
                 "size" => {
                     o.size = Some(
                         value
-                            .as_u64()
+                            .as_count()
                             .filter(|n| *n <= 20_000)
                             .ok_or_else(|| bad("an integer from 0 to 20000"))?,
                     );
@@ -156,7 +191,7 @@ impl RoomOptions {
                 "max_duration_seconds" => {
                     o.max_duration_seconds = Some(
                         value
-                            .as_u64()
+                            .as_count()
                             .filter(|n| (120..=43_200).contains(n))
                             .ok_or_else(|| bad("an integer from 120 to 43200"))?,
                     );
@@ -213,8 +248,10 @@ impl std::fmt::Debug for Hms {
     }
 }
 
+/// The claims of a 100ms token, in the order 100ms's server SDK writes them; app tokens add
+/// their room, role and user before `jti`.
 #[derive(Serialize)]
-struct AppClaims<'a> {
+struct Claims<'a> {
     access_key: &'a str,
     #[serde(rename = "type")]
     kind: &'static str,
@@ -222,22 +259,16 @@ struct AppClaims<'a> {
     iat: u64,
     nbf: u64,
     exp: u64,
-    room_id: &'a str,
-    role: &'a str,
-    user_id: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    app: Option<AppClaims<'a>>,
     jti: &'a str,
 }
 
 #[derive(Serialize)]
-struct ManagementClaims<'a> {
-    access_key: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    version: u8,
-    iat: u64,
-    nbf: u64,
-    exp: u64,
-    jti: &'a str,
+struct AppClaims<'a> {
+    room_id: &'a str,
+    role: &'a str,
+    user_id: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -246,7 +277,30 @@ struct RoomAnswer {
     name: Option<Value>,
 }
 
-/// App token claims, in the order 100ms's server SDK writes them.
+/// A 100ms token: `kind` is `app` or `management`; valid from `issued_at` for `lifetime` s.
+fn signed(
+    access_key: &str,
+    secret: &Secret,
+    kind: &'static str,
+    app: Option<AppClaims<'_>>,
+    issued_at: u64,
+    lifetime: u64,
+    jti: &str,
+) -> String {
+    let claims = Claims {
+        access_key,
+        kind,
+        version: 2,
+        iat: issued_at,
+        nbf: issued_at,
+        exp: issued_at + lifetime,
+        app,
+        jti,
+    };
+    jwt::sign_hs256(&claims, secret.expose().as_bytes())
+}
+
+/// An app token: a client joins `room_id` with it as `user_id` in `role`.
 #[allow(clippy::too_many_arguments)]
 pub fn app_token(
     access_key: &str,
@@ -258,19 +312,20 @@ pub fn app_token(
     lifetime: u64,
     jti: &str,
 ) -> String {
-    let claims = AppClaims {
-        access_key,
-        kind: "app",
-        version: 2,
-        iat: issued_at,
-        nbf: issued_at,
-        exp: issued_at + lifetime,
+    let app = AppClaims {
         room_id,
         role,
         user_id,
-        jti,
     };
-    jwt::sign_hs256(&claims, secret.expose().as_bytes())
+    signed(
+        access_key,
+        secret,
+        "app",
+        Some(app),
+        issued_at,
+        lifetime,
+        jti,
+    )
 }
 
 /// A management token for the REST API.
@@ -281,16 +336,15 @@ pub fn management_token(
     lifetime: u64,
     jti: &str,
 ) -> String {
-    let claims = ManagementClaims {
+    signed(
         access_key,
-        kind: "management",
-        version: 2,
-        iat: issued_at,
-        nbf: issued_at,
-        exp: issued_at + lifetime,
+        secret,
+        "management",
+        None,
+        issued_at,
+        lifetime,
         jti,
-    };
-    jwt::sign_hs256(&claims, secret.expose().as_bytes())
+    )
 }
 
 enum Attempt {
@@ -339,7 +393,7 @@ impl Hms {
     /// An app token for `user_id` in `room_id`, role from the role map. No network.
     /// Like 100ms's server SDK, it is issued (and valid from) [`CLOCK_SKEW_SECS`] ago, so a
     /// 100ms clock slightly behind ours does not refuse it as not yet valid.
-    pub fn join_token(
+    pub fn app_token_for(
         &self,
         room_id: &str,
         stream_role: &str,
@@ -501,6 +555,90 @@ impl Hms {
     }
 }
 
+impl Provider for Hms {
+    type Options = RoomOptions;
+
+    fn options(&self, options: &CallOptions) -> Result<RoomOptions, Error> {
+        RoomOptions::from_options(options).map_err(Error::Input)
+    }
+
+    fn prepares_remotely(&self) -> bool {
+        true
+    }
+
+    /// Creates (or finds: 100ms rooms are unique by name) the room named after the call id.
+    async fn prepare(
+        &self,
+        id: &CallId,
+        options: &RoomOptions,
+        now: u64,
+    ) -> Result<ProviderDetails, Error> {
+        let room = self
+            .create_room(id.as_str(), options, now)
+            .await
+            .map_err(|e| client_error(e, *options != RoomOptions::default()))?;
+        Ok(ProviderDetails::Hms {
+            room_id: room.id,
+            room_name: if room.name.is_empty() {
+                id.as_str().to_string()
+            } else {
+                room.name
+            },
+        })
+    }
+
+    fn join_token(&self, call: &Call, to: TokenFor<'_>) -> Result<JoinToken, Error> {
+        let TokenFor {
+            actor,
+            lifetime,
+            now,
+        } = to;
+        let ProviderDetails::Hms { room_id, .. } = &call.provider else {
+            return Err(Error::Internal(
+                "a 100ms token was asked for a call elsewhere".into(),
+            ));
+        };
+        Ok(JoinToken {
+            token: self.app_token_for(
+                room_id,
+                &actor.role,
+                &actor.user_id,
+                now,
+                u64::from(lifetime),
+            ),
+            agora: None,
+        })
+    }
+}
+
+/// Maps each 100ms failure to its client answer.
+/// `caller_options`: the request carried room options, so a 100ms 400 is the caller's to fix;
+/// without them 100ms refused this deployment's defaults (HMS_TEMPLATE_ID, HMS_REGION).
+fn client_error(e: HmsError, caller_options: bool) -> Error {
+    match e {
+        HmsError::Rejected(reason) if caller_options => {
+            Error::Input(format!("100ms refused the room options: {reason}"))
+        }
+        e @ HmsError::Rejected(_) => Error::ProviderRejected {
+            message: "the video provider (100ms) refused the configured room defaults (HMS_TEMPLATE_ID, HMS_REGION)".into(),
+            cause: Some(Box::new(e)),
+        },
+        HmsError::RateLimited => Error::RateLimited {
+            message: "the video provider is rate limiting; retry after a second".into(),
+            retry_after_secs: 1,
+            cause: None,
+        },
+        e @ HmsError::Credentials { .. } => Error::ProviderRejected {
+            message: "the video provider (100ms) rejected the configured credentials".into(),
+            cause: Some(Box::new(e)),
+        },
+        e @ HmsError::Unavailable(_) => Error::Provider {
+            message: "the video provider (100ms) is not answering; nothing was created, retry shortly".into(),
+            cause: Some(Box::new(e)),
+        },
+    }
+}
+
 fn parse_room(bytes: &[u8]) -> Option<Room> {
     let answer: RoomAnswer = serde_json::from_slice(bytes).ok()?;
     let id = answer.id?.as_str()?.to_string();
@@ -580,15 +718,25 @@ mod tests {
 
     #[test]
     fn options_are_validated_and_unknown_keys_named() {
-        assert_eq!(RoomOptions::parse(None).unwrap(), RoomOptions::default());
-        let o = RoomOptions::parse(Some(&json!({"template_id":"t1","region":"eu","description":"d","size":10,"max_duration_seconds":600,"large_room":false}))).unwrap();
+        let opts = |v: &Value| {
+            CallOptions(
+                v.as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), crate::api::body::option_value(v)))
+                    .collect(),
+            )
+        };
+        let parse = |v: &Value| RoomOptions::from_options(&opts(v));
+        assert_eq!(
+            RoomOptions::from_options(&CallOptions::default()).unwrap(),
+            RoomOptions::default()
+        );
+        let o = parse(&json!({"template_id":"t1","region":"eu","description":"d","size":10,"max_duration_seconds":600,"large_room":false})).unwrap();
         assert_eq!(o.region.as_deref(), Some("eu"));
         assert_eq!(o.size, Some(10));
         let nulls = json!({"template_id":null,"region":null,"description":null,"size":null,"max_duration_seconds":null,"large_room":null});
-        assert_eq!(
-            RoomOptions::parse(Some(&nulls)).unwrap(),
-            RoomOptions::default()
-        );
+        assert_eq!(parse(&nulls).unwrap(), RoomOptions::default());
         for (bad, needle) in [
             (json!({"template": null}), "accepted keys"),
             (
@@ -605,9 +753,10 @@ mod tests {
             (json!({"template_id":""}), "options.template_id"),
             (json!({"template_id":"a/b"}), "options.template_id"),
             (json!({"large_room":"yes"}), "options.large_room"),
-            (json!([1]), "must be an object"),
+            (json!({"size":1.5}), "options.size"),
+            (json!({"region":["eu"]}), "options.region"),
         ] {
-            let e = RoomOptions::parse(Some(&bad)).unwrap_err();
+            let e = parse(&bad).unwrap_err();
             assert!(e.contains(needle), "{bad}: {e}");
         }
     }
@@ -640,9 +789,17 @@ mod tests {
 
     #[test]
     fn role_map() {
-        let m = parse_role_map("admin:host, user:guest").unwrap();
-        assert_eq!(m["admin"], "host");
-        assert!(parse_role_map("admin").is_err());
-        assert!(parse_role_map("admin:").is_err());
+        let get = |k: &str| match k {
+            "HMS_APP_ACCESS_KEY" => Some("k".to_string()),
+            "HMS_APP_SECRET" => Some("s".to_string()),
+            "HMS_TEMPLATE_ID" => Some("t".to_string()),
+            "HMS_DEFAULT_ROLE" => Some("guest".to_string()),
+            "HMS_ROLE_MAP" => Some("admin:host, user:speaker".to_string()),
+            _ => None,
+        };
+        let c = HmsConfig::from_lookup(&get, true).unwrap().unwrap();
+        assert_eq!(c.role_for("admin"), "host");
+        assert_eq!(c.role_for("user"), "speaker");
+        assert_eq!(c.role_for("other"), "guest");
     }
 }

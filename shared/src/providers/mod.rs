@@ -1,5 +1,248 @@
-//! Video providers.
+//! The provider port: for a call, prepare its provider details when it is new, and issue join
+//! tokens. Agora and 100ms stand behind it; this is the one place that tells them apart.
 
 pub mod access_token2;
 pub mod agora;
 pub mod hms;
+
+use crate::domain::{Actor, Call, CallId, CallOptions, ProviderDetails, ProviderKind};
+use crate::error::Error;
+use agora::Agora;
+use hms::{Hms, RoomOptions};
+use std::future::Future;
+
+/// A join token for one user in one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JoinToken {
+    pub token: String,
+    /// Agora calls: the user's Agora uid and the app id the client joins with.
+    pub agora: Option<AgoraJoin>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgoraJoin {
+    pub uid: u32,
+    pub app_id: String,
+}
+
+/// Who a join token is for, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenFor<'a> {
+    pub actor: &'a Actor,
+    /// Seconds from `now`.
+    pub lifetime: u32,
+    /// Unix seconds.
+    pub now: u64,
+}
+
+/// What one provider does for Callbridge.
+pub trait Provider: Send + Sync {
+    /// The options of a new call, validated by this provider's rules.
+    type Options: Send + Sync;
+
+    /// Validates the Create Call options. Errors are the client's to fix.
+    fn options(&self, options: &CallOptions) -> Result<Self::Options, Error>;
+
+    /// Whether [`Provider::prepare`] asks the provider over the network (then an existing call
+    /// is looked up first, so the provider is not asked for it again).
+    fn prepares_remotely(&self) -> bool;
+
+    /// Where a new call with this id lives at the provider.
+    fn prepare(
+        &self,
+        id: &CallId,
+        options: &Self::Options,
+        now: u64,
+    ) -> impl Future<Output = Result<ProviderDetails, Error>> + Send;
+
+    /// A join token in `call` (a call of this provider).
+    fn join_token(&self, call: &Call, to: TokenFor<'_>) -> Result<JoinToken, Error>;
+}
+
+/// The providers this deployment has credentials for, and the one new calls use.
+#[derive(Debug)]
+pub struct Providers {
+    default: ProviderKind,
+    agora: Option<Agora>,
+    hms: Option<Hms>,
+}
+
+/// Validated options for a new call of the default provider.
+#[derive(Debug)]
+pub struct NewCallOptions(Prepared);
+
+#[derive(Debug)]
+enum Prepared {
+    Agora(()),
+    Hms(RoomOptions),
+}
+
+impl Providers {
+    pub fn new(default: ProviderKind, agora: Option<Agora>, hms: Option<Hms>) -> Self {
+        Providers {
+            default,
+            agora,
+            hms,
+        }
+    }
+
+    pub fn default_kind(&self) -> ProviderKind {
+        self.default
+    }
+
+    /// Validates the options of a new call for the default provider.
+    pub fn options(&self, options: &CallOptions) -> Result<NewCallOptions, Error> {
+        Ok(NewCallOptions(match self.default {
+            ProviderKind::Agora => Prepared::Agora(self.agora()?.options(options)?),
+            ProviderKind::Hms => Prepared::Hms(self.hms()?.options(options)?),
+        }))
+    }
+
+    /// See [`Provider::prepares_remotely`].
+    pub fn prepares_remotely(&self, options: &NewCallOptions) -> bool {
+        match &options.0 {
+            Prepared::Agora(_) => self.agora.as_ref().is_some_and(Agora::prepares_remotely),
+            Prepared::Hms(_) => self.hms.as_ref().is_some_and(Hms::prepares_remotely),
+        }
+    }
+
+    /// Provider details for a new call with this id.
+    pub async fn prepare(
+        &self,
+        id: &CallId,
+        options: &NewCallOptions,
+        now: u64,
+    ) -> Result<ProviderDetails, Error> {
+        match &options.0 {
+            Prepared::Agora(o) => self.agora()?.prepare(id, o, now).await,
+            Prepared::Hms(o) => self.hms()?.prepare(id, o, now).await,
+        }
+    }
+
+    /// A join token in `call`, from the call's own provider.
+    pub fn join_token(&self, call: &Call, to: TokenFor<'_>) -> Result<JoinToken, Error> {
+        match &call.provider {
+            ProviderDetails::Agora { .. } => self.agora()?.join_token(call, to),
+            ProviderDetails::Hms { .. } => self.hms()?.join_token(call, to),
+        }
+    }
+
+    fn agora(&self) -> Result<&Agora, Error> {
+        self.agora
+            .as_ref()
+            .ok_or_else(|| missing(ProviderKind::Agora))
+    }
+
+    fn hms(&self) -> Result<&Hms, Error> {
+        self.hms.as_ref().ok_or_else(|| missing(ProviderKind::Hms))
+    }
+}
+
+fn missing(kind: ProviderKind) -> Error {
+    let name = kind.as_str();
+    Error::NotConfigured {
+        message: format!(
+            "this call uses {name}, and this deployment has no {name} credentials configured"
+        ),
+        cause: None,
+    }
+}
+
+/// Attribute names of the provider details, as stored (see `store::dynamodb`).
+pub const AGORA_CHANNEL: &str = "agora_channel";
+pub const HMS_ROOM_ID: &str = "hms_room_id";
+pub const HMS_ROOM_NAME: &str = "hms_room_name";
+
+impl ProviderDetails {
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            ProviderDetails::Agora { .. } => ProviderKind::Agora,
+            ProviderDetails::Hms { .. } => ProviderKind::Hms,
+        }
+    }
+
+    /// The details as named string fields, for storage.
+    pub fn fields(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            ProviderDetails::Agora { channel } => vec![(AGORA_CHANNEL, channel)],
+            ProviderDetails::Hms { room_id, room_name } => {
+                vec![(HMS_ROOM_ID, room_id), (HMS_ROOM_NAME, room_name)]
+            }
+        }
+    }
+
+    /// Rebuilds stored details: `kind` as [`ProviderKind::as_str`] wrote it, `field` reads one
+    /// of the names [`ProviderDetails::fields`] wrote. The error names what is missing.
+    pub fn from_fields<'a>(
+        kind: &str,
+        field: impl Fn(&'static str) -> Option<&'a str>,
+    ) -> Result<Self, String> {
+        let get = |name: &'static str| {
+            field(name)
+                .map(str::to_string)
+                .ok_or_else(|| format!("attribute {name} missing or not a string"))
+        };
+        match ProviderKind::parse(kind) {
+            Some(ProviderKind::Agora) => Ok(ProviderDetails::Agora {
+                channel: get(AGORA_CHANNEL)?,
+            }),
+            Some(ProviderKind::Hms) => Ok(ProviderDetails::Hms {
+                room_id: get(HMS_ROOM_ID)?,
+                room_name: get(HMS_ROOM_NAME)?,
+            }),
+            None => Err(format!("unknown provider {kind:?}")),
+        }
+    }
+
+    /// `(agora channel, 100ms room id, 100ms room name)`, empty where the call is not at that
+    /// provider: the call object of Stream's client SDKs carries both provider objects.
+    pub fn client_view(&self) -> (&str, &str, &str) {
+        match self {
+            ProviderDetails::Agora { channel } => (channel, "", ""),
+            ProviderDetails::Hms { room_id, room_name } => ("", room_id, room_name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_fields_round_trip_for_both_providers() {
+        for p in [
+            ProviderDetails::Agora {
+                channel: "standup".into(),
+            },
+            ProviderDetails::Hms {
+                room_id: "r1".into(),
+                room_name: "standup".into(),
+            },
+        ] {
+            let fields = p.fields();
+            let back = ProviderDetails::from_fields(p.kind().as_str(), |n| {
+                fields.iter().find(|(k, _)| *k == n).map(|(_, v)| *v)
+            })
+            .unwrap();
+            assert_eq!(back, p);
+        }
+        assert!(
+            ProviderDetails::from_fields("zoom", |_| None)
+                .unwrap_err()
+                .contains("zoom")
+        );
+        assert!(
+            ProviderDetails::from_fields("hms", |n| (n == HMS_ROOM_ID).then_some("r"))
+                .unwrap_err()
+                .contains(HMS_ROOM_NAME)
+        );
+    }
+
+    #[test]
+    fn a_provider_without_credentials_is_a_configuration_error() {
+        let p = Providers::new(ProviderKind::Hms, None, None);
+        let e = p.options(&CallOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::NotConfigured { .. }));
+        assert!(e.to_string().contains("no hms credentials"), "{e}");
+    }
+}

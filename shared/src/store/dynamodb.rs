@@ -20,15 +20,13 @@
 //! from the failed put itself. Get is one consistent `GetItem`. Expiry is decided here, in code:
 //! DynamoDB's TTL deletes late.
 
-use super::{CallStore, Inserted, StoreError};
-use crate::call::{Call, CallType, ProviderDetails};
-use crate::id::{CallId, ChannelCid};
+use super::{CallReader, CallWriter, Inserted, StoreError, read_write_storage};
+use crate::domain::{Call, CallId, CallType, ChannelCid, ProviderDetails};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -146,7 +144,9 @@ impl DynamoStore {
     }
 }
 
-impl CallStore for DynamoStore {
+read_write_storage!(DynamoStore);
+
+impl CallWriter for DynamoStore {
     async fn insert_if_absent(&self, call: &Call, now: u64) -> Result<Inserted, StoreError> {
         let result = self
             .client
@@ -167,25 +167,14 @@ impl CallStore for DynamoStore {
                     })?;
                     Ok(Inserted::Existing(from_item(item)?))
                 }
-                e @ (PutItemError::ProvisionedThroughputExceededException(_)
-                | PutItemError::RequestLimitExceeded(_)
-                | PutItemError::ThrottlingException(_)) => Err(StoreError::Throttled(Box::new(e))),
-                e @ (PutItemError::InternalServerError(_)
-                | PutItemError::InvalidEndpointException(_)
-                | PutItemError::ReplicatedWriteConflictException(_)
-                | PutItemError::TransactionConflictException(_)
-                | PutItemError::ItemCollectionSizeLimitExceededException(_)) => {
-                    Err(StoreError::Unavailable(Box::new(e)))
-                }
-                e @ PutItemError::ResourceNotFoundException(_) => {
-                    Err(StoreError::Misconfigured(Box::new(e)))
-                }
-                e => Err(unhandled(e)),
+                e => Err(by_code(e)),
             },
             Err(e) => Err(transport(e)),
         }
     }
+}
 
+impl CallReader for DynamoStore {
     async fn get(&self, id: &CallId, now: u64) -> Result<Option<Call>, StoreError> {
         let result = self
             .client
@@ -200,37 +189,31 @@ impl CallStore for DynamoStore {
                 None => Ok(None),
                 Some(item) => Ok(Some(from_item(item)?).filter(|c| !c.is_expired(now))),
             },
-            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
-                e @ (GetItemError::ProvisionedThroughputExceededException(_)
-                | GetItemError::RequestLimitExceeded(_)
-                | GetItemError::ThrottlingException(_)) => Err(StoreError::Throttled(Box::new(e))),
-                e @ (GetItemError::InternalServerError(_)
-                | GetItemError::InvalidEndpointException(_)) => {
-                    Err(StoreError::Unavailable(Box::new(e)))
-                }
-                e @ GetItemError::ResourceNotFoundException(_) => {
-                    Err(StoreError::Misconfigured(Box::new(e)))
-                }
-                e => Err(unhandled(e)),
-            },
+            Err(SdkError::ServiceError(ctx)) => Err(by_code(ctx.into_err())),
             Err(e) => Err(transport(e)),
         }
     }
 }
 
-/// Errors DynamoDB returned that the SDK does not model, by code: throttling (429); refusals
-/// of this deployment's configuration, which no retry fixes (503 without `Retry-After`); the
-/// rest (service failures, codes unknown today) are transient (503 with `Retry-After`).
-fn unhandled<E>(e: E) -> StoreError
+/// Errors DynamoDB answered with, by their code (modelled by the SDK or not): throttling (429);
+/// refusals of this deployment's configuration, which no retry fixes (503 without
+/// `Retry-After`); the rest (service failures, conflicts, codes unknown today) are transient
+/// (503 with `Retry-After`).
+fn by_code<E>(e: E) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match e.code() {
-        Some("ThrottlingException" | "Throttling" | "TooManyRequestsException") => {
-            StoreError::Throttled(Box::new(e))
-        }
         Some(
-            "AccessDeniedException"
+            "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"
+            | "ThrottlingException"
+            | "Throttling"
+            | "TooManyRequestsException",
+        ) => StoreError::Throttled(Box::new(e)),
+        Some(
+            "ResourceNotFoundException"
+            | "AccessDeniedException"
             | "UnrecognizedClientException"
             | "InvalidSignatureException"
             | "MissingAuthenticationTokenException"
@@ -273,14 +256,8 @@ pub(crate) fn to_item(call: &Call) -> Item {
     item.insert("cid".into(), s(call.cid.as_str()));
     item.insert("call_type".into(), s(call.call_type.as_str()));
     item.insert("provider".into(), s(call.provider.kind().as_str()));
-    match &call.provider {
-        ProviderDetails::Agora { channel } => {
-            item.insert("agora_channel".into(), s(channel.as_str()));
-        }
-        ProviderDetails::Hms { room_id, room_name } => {
-            item.insert("hms_room_id".into(), s(room_id.as_str()));
-            item.insert("hms_room_name".into(), s(room_name.as_str()));
-        }
+    for (name, value) in call.provider.fields() {
+        item.insert(name.into(), s(value));
     }
     item.insert("created_by".into(), s(call.created_by.as_str()));
     item.insert("created_at".into(), n(call.created_at));
@@ -306,16 +283,11 @@ pub(crate) fn from_item(item: &Item) -> Result<Call, StoreError> {
     let id = CallId::parse(get_s("pk")?).map_err(|e| StoreError::Corrupt(format!("pk: {e}")))?;
     let call_type = CallType::parse(get_s("call_type")?)
         .ok_or_else(|| StoreError::Corrupt("call_type is not video or audio".into()))?;
-    let provider = match get_s("provider")? {
-        "agora" => ProviderDetails::Agora {
-            channel: get_s("agora_channel")?.to_string(),
-        },
-        "hms" => ProviderDetails::Hms {
-            room_id: get_s("hms_room_id")?.to_string(),
-            room_name: get_s("hms_room_name")?.to_string(),
-        },
-        other => return Err(StoreError::Corrupt(format!("unknown provider {other:?}"))),
-    };
+    let provider = ProviderDetails::from_fields(get_s("provider")?, |name| match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    })
+    .map_err(StoreError::Corrupt)?;
     Ok(Call {
         id,
         cid: ChannelCid::from_stored(get_s("cid")?.to_string()),

@@ -1,8 +1,7 @@
 //! In-memory store: the local server's default and the fast unit tests' store.
 
-use super::{CallStore, Inserted, StoreError};
-use crate::call::Call;
-use crate::id::CallId;
+use super::{CallReader, CallWriter, Inserted, StoreError, read_write_storage};
+use crate::domain::{Call, CallId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -34,7 +33,9 @@ impl MemoryStore {
     }
 }
 
-impl CallStore for MemoryStore {
+read_write_storage!(MemoryStore);
+
+impl CallWriter for MemoryStore {
     async fn insert_if_absent(&self, call: &Call, now: u64) -> Result<Inserted, StoreError> {
         let mut calls = self.lock();
         match calls.get(&call.id) {
@@ -45,7 +46,9 @@ impl CallStore for MemoryStore {
             }
         }
     }
+}
 
+impl CallReader for MemoryStore {
     async fn get(&self, id: &CallId, now: u64) -> Result<Option<Call>, StoreError> {
         Ok(self.lock().get(id).filter(|c| !c.is_expired(now)).cloned())
     }

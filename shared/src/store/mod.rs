@@ -1,12 +1,13 @@
-//! The storage port: calls by canonical id, created at most once.
+//! The storage ports: calls by canonical id, read by one capability and created at most once by
+//! another, so that a process holds only what its IAM policy allows (`get-call-token` reads).
 
 pub mod dynamodb;
 pub mod memory;
 
-use crate::call::Call;
-use crate::error::Cause;
-use crate::id::CallId;
+use crate::domain::{Call, CallId};
+use crate::error::{Cause, Error};
 use std::future::Future;
+use std::sync::Arc;
 
 /// What `insert_if_absent` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,16 +38,31 @@ pub enum StoreError {
     Internal(#[source] Cause),
 }
 
-/// Calls by canonical id. Expired calls (`expires_at <= now`) do not exist: `get` does not
-/// return them and `insert_if_absent` replaces them.
-pub trait CallStore: Send + Sync + 'static {
-    /// Stores `call` unless a live call with its id exists, in one atomic operation.
-    fn insert_if_absent(
-        &self,
-        call: &Call,
-        now: u64,
-    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+/// Each storage failure as the client is told it.
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        match e {
+            StoreError::Throttled(cause) => Error::RateLimited {
+                message: "too many requests right now; retry after a second".into(),
+                retry_after_secs: 1,
+                cause: Some(cause),
+            },
+            StoreError::Unavailable(cause) => Error::Unavailable {
+                message: "call storage is unavailable; nothing was changed, retry shortly".into(),
+                cause: Some(cause),
+            },
+            StoreError::Misconfigured(cause) => Error::NotConfigured {
+                message: "call storage refused this deployment's configuration (table, permissions or credentials); nothing was changed".into(),
+                cause: Some(cause),
+            },
+            StoreError::Corrupt(what) => Error::Internal(what.into()),
+            StoreError::Internal(cause) => Error::Internal(cause),
+        }
+    }
+}
 
+/// Reads calls. Expired calls (`expires_at <= now`) do not exist.
+pub trait CallReader: Send + Sync + 'static {
     /// The live call with this id, if any (strongly consistent).
     fn get(
         &self,
@@ -55,16 +71,81 @@ pub trait CallStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Call>, StoreError>> + Send;
 }
 
-/// A shared store is a store (several apps, or tests, over one set of calls).
-impl<S: CallStore> CallStore for std::sync::Arc<S> {
+/// Creates calls, at most one live call per id.
+pub trait CallWriter: Send + Sync + 'static {
+    /// Stores `call` unless a live call with its id exists, in one atomic operation; an expired
+    /// call with its id is replaced.
     fn insert_if_absent(
         &self,
         call: &Call,
         now: u64,
-    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send {
-        (**self).insert_if_absent(call, now)
-    }
+    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+}
 
+/// What a process may do with calls: always read them; write them when its policy allows.
+pub trait Storage: Send + Sync + 'static {
+    type Reader: CallReader;
+    type Writer: CallWriter;
+    fn reader(&self) -> &Self::Reader;
+    /// `None` for a read-only process.
+    fn writer(&self) -> Option<&Self::Writer>;
+}
+
+/// A store that may read and write.
+macro_rules! read_write_storage {
+    ($t:ty) => {
+        impl $crate::store::Storage for $t {
+            type Reader = Self;
+            type Writer = Self;
+            fn reader(&self) -> &Self {
+                self
+            }
+            fn writer(&self) -> Option<&Self> {
+                Some(self)
+            }
+        }
+    };
+}
+pub(crate) use read_write_storage;
+
+/// Only the reading half of a store (the `get-call-token` function's).
+#[derive(Clone, Debug)]
+pub struct ReadOnly<R>(pub R);
+
+/// The writer of a read-only process: there is none, so no code path can write.
+#[derive(Debug)]
+pub enum NoWriter {}
+
+impl CallWriter for NoWriter {
+    async fn insert_if_absent(&self, _: &Call, _: u64) -> Result<Inserted, StoreError> {
+        match *self {}
+    }
+}
+
+impl<R: CallReader> Storage for ReadOnly<R> {
+    type Reader = R;
+    type Writer = NoWriter;
+    fn reader(&self) -> &R {
+        &self.0
+    }
+    fn writer(&self) -> Option<&NoWriter> {
+        None
+    }
+}
+
+/// A shared store is a store (several apps, or tests, over one set of calls).
+impl<S: Storage> Storage for Arc<S> {
+    type Reader = S::Reader;
+    type Writer = S::Writer;
+    fn reader(&self) -> &S::Reader {
+        (**self).reader()
+    }
+    fn writer(&self) -> Option<&S::Writer> {
+        (**self).writer()
+    }
+}
+
+impl<R: CallReader> CallReader for Arc<R> {
     fn get(
         &self,
         id: &CallId,

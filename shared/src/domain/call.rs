@@ -1,7 +1,7 @@
-//! The call: what is stored per call id, and how it is shown to clients.
+//! The call: what is stored per call id. How it is shown to clients is the API layer's
+//! business; what its provider details mean is the providers' (`crate::providers`).
 
-use crate::id::{CallId, ChannelCid};
-use serde::Serialize;
+use super::id::{CallId, ChannelCid};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallType {
@@ -25,6 +25,7 @@ impl CallType {
     }
 }
 
+/// The video providers a call can live at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProviderKind {
     Agora,
@@ -47,20 +48,12 @@ impl ProviderKind {
     }
 }
 
-/// Where the call lives at its provider.
+/// Where the call lives at its provider (see `crate::providers` for what each field means and
+/// how it is stored and shown).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProviderDetails {
     Agora { channel: String },
     Hms { room_id: String, room_name: String },
-}
-
-impl ProviderDetails {
-    pub fn kind(&self) -> ProviderKind {
-        match self {
-            ProviderDetails::Agora { .. } => ProviderKind::Agora,
-            ProviderDetails::Hms { .. } => ProviderKind::Hms,
-        }
-    }
 }
 
 /// A stored call.
@@ -82,45 +75,46 @@ impl Call {
     pub fn is_expired(&self, now: u64) -> bool {
         now >= self.expires_at
     }
+}
 
-    /// The call object as Stream's client SDKs decode it: both provider objects are always
-    /// present (Android requires them), the unused one with empty strings.
-    pub fn view(&self) -> CallView<'_> {
-        let (channel, room_id, room_name) = match &self.provider {
-            ProviderDetails::Agora { channel } => (channel.as_str(), "", ""),
-            ProviderDetails::Hms { room_id, room_name } => {
-                ("", room_id.as_str(), room_name.as_str())
-            }
-        };
-        CallView {
-            id: self.id.as_str(),
-            provider: self.provider.kind().as_str(),
-            call_type: self.call_type.as_str(),
-            agora: AgoraView { channel },
-            hms: HmsView { room_id, room_name },
+/// The provider options of a Create Call request, key by key as the client sent them (the
+/// provider decides which it accepts). Empty when the request had none.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallOptions(pub Vec<(String, OptionValue)>);
+
+/// One option value, as far as any provider needs to tell values apart.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptionValue {
+    Null,
+    Bool(bool),
+    /// A whole number from 0 to 2^64-1.
+    Count(u64),
+    /// Any other number (negative, fractional, too large).
+    OtherNumber,
+    Text(String),
+    /// A list or an object.
+    Structured,
+}
+
+impl OptionValue {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            OptionValue::Text(s) => Some(s),
+            _ => None,
         }
     }
-}
-
-#[derive(Serialize, Debug)]
-pub struct CallView<'a> {
-    pub id: &'a str,
-    pub provider: &'a str,
-    #[serde(rename = "type")]
-    pub call_type: &'a str,
-    pub agora: AgoraView<'a>,
-    pub hms: HmsView<'a>,
-}
-
-#[derive(Serialize, Debug)]
-pub struct AgoraView<'a> {
-    pub channel: &'a str,
-}
-
-#[derive(Serialize, Debug)]
-pub struct HmsView<'a> {
-    pub room_id: &'a str,
-    pub room_name: &'a str,
+    pub fn as_count(&self) -> Option<u64> {
+        match self {
+            OptionValue::Count(n) => Some(*n),
+            _ => None,
+        }
+    }
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            OptionValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -128,25 +122,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn view_always_carries_both_provider_objects() {
+    fn expiry_is_inclusive_of_expires_at() {
         let call = Call {
             id: CallId::parse("Standup").unwrap(),
             cid: ChannelCid::parse("messaging", "general").unwrap(),
             call_type: CallType::Audio,
-            provider: ProviderDetails::Hms {
-                room_id: "r1".into(),
-                room_name: "standup".into(),
+            provider: ProviderDetails::Agora {
+                channel: "standup".into(),
             },
             created_by: "u".into(),
             created_at: 1,
             expires_at: 10,
         };
-        let v = serde_json::to_value(call.view()).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"id":"standup","provider":"hms","type":"audio",
-                "agora":{"channel":""},"hms":{"room_id":"r1","room_name":"standup"}})
-        );
         assert!(!call.is_expired(9));
         assert!(call.is_expired(10));
     }
@@ -161,5 +148,15 @@ mod tests {
             assert_eq!(ProviderKind::parse(p.as_str()), Some(p));
         }
         assert_eq!(ProviderKind::parse("100ms"), None);
+    }
+
+    #[test]
+    fn option_values_answer_only_their_own_kind() {
+        assert_eq!(OptionValue::Text("eu".into()).as_str(), Some("eu"));
+        assert_eq!(OptionValue::Count(3).as_str(), None);
+        assert_eq!(OptionValue::Count(3).as_count(), Some(3));
+        assert_eq!(OptionValue::OtherNumber.as_count(), None);
+        assert_eq!(OptionValue::Bool(true).as_bool(), Some(true));
+        assert_eq!(OptionValue::Null.as_bool(), None);
     }
 }

@@ -1,0 +1,144 @@
+//! Routing: which operation a request is for, and its path parameters, percent-decoded once.
+
+use super::error::{ApiError, Operation};
+use super::{ApiRequest, PathParams};
+
+pub const CREATE_CALL_ROUTE: &str = "/channels/{type}/{id}/call";
+pub const GET_CALL_TOKEN_ROUTE: &str = "/calls/{id}";
+
+/// A matched route with its decoded parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    CreateCall {
+        channel_type: String,
+        channel_id: String,
+    },
+    GetCallToken {
+        call_id: String,
+    },
+}
+
+impl Route {
+    pub fn operation(&self) -> Operation {
+        match self {
+            Route::CreateCall { .. } => Operation::CreateCall,
+            Route::GetCallToken { .. } => Operation::GetCallToken,
+        }
+    }
+}
+
+/// The route template of an operation, `(none)` for none (the log line's `route`).
+pub fn route_name(op: Option<Operation>) -> &'static str {
+    match op {
+        Some(Operation::CreateCall) => CREATE_CALL_ROUTE,
+        Some(Operation::GetCallToken) => GET_CALL_TOKEN_ROUTE,
+        None => "(none)",
+    }
+}
+
+/// The operation a path that matches no route was most likely meant for; its error names it.
+pub fn likely_operation(path: &str) -> Operation {
+    if path.contains("/calls") && !path.contains("/channels/") {
+        Operation::GetCallToken
+    } else {
+        Operation::CreateCall
+    }
+}
+
+/// The operation whose route `path` matches, if any.
+pub fn route_of(path: &str) -> Option<Operation> {
+    route_from_path(path).map(|r| r.operation())
+}
+
+/// Finds the route from API Gateway's path parameters (for the operation the entry point
+/// serves) or, failing that, from the raw path. An entry point serving one operation refuses
+/// the other's path as no route.
+pub fn resolve(req: &ApiRequest<'_>) -> Result<Route, ApiError> {
+    let from_params = req
+        .params
+        .and_then(|p: PathParams<'_>| match req.operation {
+            Some(Operation::CreateCall) => Some(Route::CreateCall {
+                channel_type: decode(p.channel_type?),
+                channel_id: decode(p.id?),
+            }),
+            Some(Operation::GetCallToken) => Some(Route::GetCallToken {
+                call_id: decode(p.id?),
+            }),
+            None => None,
+        });
+    let route = match from_params {
+        Some(r) => r,
+        None => route_from_path(req.path).ok_or_else(|| no_route(req))?,
+    };
+    match req.operation {
+        Some(op) if op != route.operation() => Err(no_route(req)),
+        _ => Ok(route),
+    }
+}
+
+fn no_route(req: &ApiRequest<'_>) -> ApiError {
+    ApiError::NoRoute {
+        method: req.method.to_string(),
+        path: req.path.chars().take(200).collect(),
+    }
+}
+
+/// Matches `.../channels/{type}/{id}/call` or `.../calls/{id}` at the end of the path (a stage
+/// prefix such as `/prod` may stand before it).
+pub fn route_from_path(path: &str) -> Option<Route> {
+    let path = path.split('?').next().unwrap_or("");
+    // `/calls/` is Get Call Token with an empty id (a 400 that says so), not a missing route.
+    if path.ends_with("/calls/") {
+        return Some(Route::GetCallToken {
+            call_id: String::new(),
+        });
+    }
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let segs: Vec<&str> = path.split('/').collect();
+    match segs.as_slice() {
+        [.., "channels", t, id, "call"] => Some(Route::CreateCall {
+            channel_type: decode(t),
+            channel_id: decode(id),
+        }),
+        [.., "calls", id] => Some(Route::GetCallToken {
+            call_id: decode(id),
+        }),
+        _ => None,
+    }
+}
+
+/// Percent-decodes one path segment. Undecodable UTF-8 keeps its replacement characters, which
+/// no id accepts, so the id check reports it.
+fn decode(seg: &str) -> String {
+    percent_encoding::percent_decode_str(seg)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_from_raw_paths() {
+        assert_eq!(
+            route_from_path("/channels/messaging/general/call"),
+            Some(Route::CreateCall {
+                channel_type: "messaging".into(),
+                channel_id: "general".into()
+            })
+        );
+        assert_eq!(
+            route_from_path("/prod/calls/call-messaging%3Ageneral/"),
+            Some(Route::GetCallToken {
+                call_id: "call-messaging:general".into()
+            })
+        );
+        assert_eq!(route_from_path("/calls"), None);
+        assert_eq!(route_from_path("/channels/a/b"), None);
+        assert_eq!(route_from_path("/"), None);
+        assert_eq!(route_of("/x/calls/a"), Some(Operation::GetCallToken));
+        assert_eq!(likely_operation("/calls"), Operation::GetCallToken);
+        assert_eq!(likely_operation("/channels/x"), Operation::CreateCall);
+    }
+}

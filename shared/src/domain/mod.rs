@@ -1,0 +1,12 @@
+//! Domain types: call ids and channels, calls, call types, permissions, the acting user. They
+//! know no transport, no storage and no provider SDK (`shared/tests/layers.rs` checks it).
+
+pub mod actor;
+pub mod call;
+pub mod id;
+pub mod permissions;
+
+pub use actor::{Actor, Identity, NamedUser, validate_user_id};
+pub use call::{Call, CallOptions, CallType, OptionValue, ProviderDetails, ProviderKind};
+pub use id::{CallId, ChannelCid};
+pub use permissions::{Grants, Permission};

@@ -1,0 +1,266 @@
+//! Create Call: create (or reuse) the call of an id in a channel, and a join token for its
+//! creator.
+
+use super::Calls;
+use crate::domain::{Actor, Call, CallId, CallOptions, CallType, ChannelCid, Permission};
+use crate::error::Error;
+use crate::providers::{JoinToken, TokenFor};
+use crate::store::{CallReader, CallWriter, Inserted, Storage};
+
+/// A request to create (or reuse) a call.
+#[derive(Clone, Debug)]
+pub struct CreateCall {
+    pub cid: ChannelCid,
+    /// `None`: a fresh random id.
+    pub id: Option<CallId>,
+    pub call_type: CallType,
+    pub options: CallOptions,
+    pub actor: Actor,
+}
+
+/// The call (new or existing) and the actor's token for it.
+#[derive(Clone, Debug)]
+pub struct CreatedCall {
+    pub call: Call,
+    pub token: JoinToken,
+    /// The call was created by this request.
+    pub new: bool,
+}
+
+impl<S: Storage> Calls<S> {
+    /// Creates the call unless a live call with its id exists. An existing call of the same
+    /// channel is answered as it is stored (type and provider included); one of another channel
+    /// is refused and nothing is written.
+    pub async fn create_call(&self, cmd: CreateCall, now: u64) -> Result<CreatedCall, Error> {
+        let CreateCall {
+            cid,
+            id,
+            call_type,
+            options,
+            actor,
+        } = cmd;
+        self.authorize(&actor, Permission::CreateCall)?;
+        let writer = self.store.writer().ok_or_else(|| Error::NotConfigured {
+            message: "this function only issues tokens; it cannot create calls".into(),
+            cause: None,
+        })?;
+        let id = id.unwrap_or_else(CallId::generate);
+        let options = self.providers.options(&options)?;
+        let same_channel = |existing: Call| {
+            if existing.cid != cid {
+                return Err(Error::Forbidden(format!(
+                    "call id {:?} is already used by a call in another channel; choose another id",
+                    existing.id.as_str()
+                )));
+            }
+            Ok(existing)
+        };
+        // A provider asked over the network is not asked again for an existing call.
+        if self.providers.prepares_remotely(&options)
+            && let Some(existing) = self.store.reader().get(&id, now).await?
+        {
+            return self.answer(same_channel(existing)?, &actor, false, now);
+        }
+        let provider = self.providers.prepare(&id, &options, now).await?;
+        let candidate = Call {
+            id,
+            cid: cid.clone(),
+            call_type,
+            provider,
+            created_by: actor.user_id.clone(),
+            created_at: now,
+            expires_at: now.saturating_add(self.rules.call_ttl_secs),
+        };
+        match writer.insert_if_absent(&candidate, now).await? {
+            Inserted::New => self.answer(candidate, &actor, true, now),
+            Inserted::Existing(existing) => {
+                self.answer(same_channel(existing)?, &actor, false, now)
+            }
+        }
+    }
+
+    fn answer(&self, call: Call, actor: &Actor, new: bool, now: u64) -> Result<CreatedCall, Error> {
+        let to = TokenFor {
+            actor,
+            lifetime: self.rules.token_ttl_secs,
+            now,
+        };
+        let token = self.providers.join_token(&call, to)?;
+        Ok(CreatedCall { call, token, new })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ProviderDetails, ProviderKind};
+    use crate::providers::access_token2;
+    use crate::store::memory::MemoryStore;
+    use crate::usecase::testing::*;
+
+    const GRANTS: &str = "user:create-call,join-call;viewer:join-call";
+
+    fn cmd(channel: &str, id: &str, actor: Actor) -> CreateCall {
+        CreateCall {
+            cid: ChannelCid::parse("messaging", channel).unwrap(),
+            id: Some(CallId::parse(id).unwrap()),
+            call_type: CallType::Video,
+            options: CallOptions::default(),
+            actor,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_agora_call_is_stored_with_its_creators_token() {
+        let calls = calls(ProviderKind::Agora, GRANTS);
+        let out = calls
+            .create_call(cmd("general", "Standup", user("alice", "user")), NOW)
+            .await
+            .unwrap();
+        assert!(out.new);
+        assert_eq!(out.call.id.as_str(), "standup");
+        assert_eq!(out.call.created_by, "alice");
+        assert_eq!(out.call.expires_at, NOW + 600);
+        assert_eq!(
+            out.call.provider,
+            ProviderDetails::Agora {
+                channel: "standup".into()
+            }
+        );
+        let t = access_token2::parse(&out.token.token).unwrap();
+        assert!(t.verify(AGORA_CERT));
+        assert_eq!(t.content.issue_ts as u64, NOW);
+        assert_eq!(calls.store().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_same_id_is_the_same_call_and_another_channel_is_refused() {
+        let calls = calls(ProviderKind::Agora, GRANTS);
+        let first = calls
+            .create_call(cmd("general", "standup", user("alice", "user")), NOW)
+            .await
+            .unwrap();
+        let mut again = cmd("general", "STANDUP", user("bob", "user"));
+        again.call_type = CallType::Audio;
+        let second = calls.create_call(again, NOW + 1).await.unwrap();
+        assert!(!second.new);
+        assert_eq!(second.call, first.call);
+        assert_ne!(second.token, first.token);
+        let e = calls
+            .create_call(cmd("random", "standup", user("bob", "user")), NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
+        assert!(e.to_string().contains("another channel"));
+        assert_eq!(calls.store().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn roles_need_create_call_and_servers_do_not() {
+        let calls = calls(ProviderKind::Agora, GRANTS);
+        let e = calls
+            .create_call(cmd("general", "a", user("v", "viewer")), NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Forbidden(_)));
+        assert!(e.to_string().contains("create-call"));
+        assert!(calls.store().is_empty());
+        let mut server = user("carol", "nobody");
+        server.server = true;
+        assert!(
+            calls
+                .create_call(cmd("general", "a", server), NOW)
+                .await
+                .unwrap()
+                .new
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_id_gets_a_fresh_one() {
+        let calls = calls(ProviderKind::Agora, GRANTS);
+        let mut c = cmd("general", "x", user("alice", "user"));
+        c.id = None;
+        let a = calls.create_call(c.clone(), NOW).await.unwrap();
+        let b = calls.create_call(c, NOW).await.unwrap();
+        assert_ne!(a.call.id, b.call.id);
+        assert_eq!(a.call.id.as_str().len(), 36);
+    }
+
+    #[tokio::test]
+    async fn an_expired_call_is_created_again() {
+        let calls = calls(ProviderKind::Agora, GRANTS);
+        calls
+            .create_call(cmd("general", "s", user("alice", "user")), NOW)
+            .await
+            .unwrap();
+        let out = calls
+            .create_call(cmd("random", "s", user("bob", "user")), NOW + 600)
+            .await
+            .unwrap();
+        assert!(out.new);
+        assert_eq!(out.call.cid.as_str(), "messaging:random");
+    }
+
+    #[tokio::test]
+    async fn an_existing_hms_call_is_answered_without_asking_100ms() {
+        // 100ms is unreachable here, so only storage can answer.
+        let calls = calls(ProviderKind::Hms, GRANTS);
+        let stored = Call {
+            id: CallId::parse("standup").unwrap(),
+            cid: ChannelCid::parse("messaging", "general").unwrap(),
+            call_type: CallType::Audio,
+            provider: ProviderDetails::Hms {
+                room_id: "6470b7a5e3f47d5e9a1c0f22".into(),
+                room_name: "standup".into(),
+            },
+            created_by: "alice".into(),
+            created_at: NOW,
+            expires_at: NOW + 600,
+        };
+        calls.store().insert_if_absent(&stored, NOW).await.unwrap();
+        let out = calls
+            .create_call(cmd("general", "standup", user("bob", "user")), NOW)
+            .await
+            .unwrap();
+        assert!(!out.new);
+        assert_eq!(out.call, stored);
+        assert!(out.token.agora.is_none());
+        // A new id needs 100ms, which does not answer: nothing is stored.
+        let e = calls
+            .create_call(cmd("general", "other", user("bob", "user")), NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Provider { .. }), "{e:?}");
+        assert_eq!(calls.store().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn hms_options_are_checked_before_anything_happens() {
+        let calls = calls(ProviderKind::Hms, GRANTS);
+        let mut c = cmd("general", "x", user("alice", "user"));
+        c.options = CallOptions(vec![(
+            "region".into(),
+            crate::domain::OptionValue::Text("mars".into()),
+        )]);
+        let e = calls.create_call(c, NOW).await.unwrap_err();
+        assert!(matches!(e, Error::Input(_)));
+        assert!(e.to_string().contains("options.region"), "{e}");
+        assert!(calls.store().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_read_only_store_cannot_create() {
+        let c = calls(ProviderKind::Agora, GRANTS);
+        let read_only = Calls::new(
+            c.rules().clone(),
+            crate::providers::Providers::new(ProviderKind::Agora, Some(agora()), None),
+            crate::store::ReadOnly(MemoryStore::new()),
+        );
+        let e = read_only
+            .create_call(cmd("general", "x", user("alice", "user")), NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NotConfigured { .. }), "{e:?}");
+    }
+}
