@@ -44,6 +44,15 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// The table's partition key (a string: the canonical call id).
+pub const KEY_ATTRIBUTE: &str = "pk";
+/// The table's TTL attribute (a number: Unix seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The IAM actions on the table each operation uses: Create Call reads an existing call and
+/// puts a new one; Get Call Token only reads.
+pub const CREATE_CALL_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
+pub const GET_CALL_TOKEN_ACTIONS: &[&str] = &["dynamodb:GetItem"];
+
 type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone, Debug)]
@@ -102,14 +111,14 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(
                 AttributeDefinition::builder()
-                    .attribute_name("pk")
+                    .attribute_name(KEY_ATTRIBUTE)
                     .attribute_type(ScalarAttributeType::S)
                     .build()
                     .map_err(|e| StoreError::Internal(Box::new(e)))?,
             )
             .key_schema(
                 KeySchemaElement::builder()
-                    .attribute_name("pk")
+                    .attribute_name(KEY_ATTRIBUTE)
                     .key_type(KeyType::Hash)
                     .build()
                     .map_err(|e| StoreError::Internal(Box::new(e)))?,
@@ -126,7 +135,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .time_to_live_specification(
                 TimeToLiveSpecification::builder()
-                    .attribute_name("expires_at")
+                    .attribute_name(TTL_ATTRIBUTE)
                     .enabled(true)
                     .build()
                     .map_err(|e| StoreError::Internal(Box::new(e)))?,
@@ -153,7 +162,9 @@ impl CallStore for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(call)))
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .condition_expression(format!(
+                "attribute_not_exists({KEY_ATTRIBUTE}) OR {TTL_ATTRIBUTE} <= :now"
+            ))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -191,7 +202,7 @@ impl CallStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(id.as_str().to_string()))
+            .key(KEY_ATTRIBUTE, AttributeValue::S(id.as_str().to_string()))
             .consistent_read(true)
             .send()
             .await;
@@ -269,7 +280,7 @@ fn n(v: u64) -> AttributeValue {
 
 pub(crate) fn to_item(call: &Call) -> Item {
     let mut item = HashMap::with_capacity(10);
-    item.insert("pk".into(), s(call.id.as_str()));
+    item.insert(KEY_ATTRIBUTE.into(), s(call.id.as_str()));
     item.insert("cid".into(), s(call.cid.as_str()));
     item.insert("call_type".into(), s(call.call_type.as_str()));
     item.insert("provider".into(), s(call.provider.kind().as_str()));
@@ -284,7 +295,7 @@ pub(crate) fn to_item(call: &Call) -> Item {
     }
     item.insert("created_by".into(), s(call.created_by.as_str()));
     item.insert("created_at".into(), n(call.created_at));
-    item.insert("expires_at".into(), n(call.expires_at));
+    item.insert(TTL_ATTRIBUTE.into(), n(call.expires_at));
     item
 }
 
