@@ -1,6 +1,6 @@
-//! Hot-path budgets: Agora token build <= 5 us, Create Call handler (memory store, Agora)
-//! <= 25 us, Get Call Token handler <= 15 us (issue 2), Get Call Token for a 100ms call <= 15 us
-//! (issue 4), each a median on the 2-core build machine.
+//! Hot-path budgets (issue 9): Agora token build <= 12 us, Create Call handler (memory store,
+//! Agora) <= 25 us, Get Call Token handler <= 20 us; Get Call Token for a 100ms call <= 15 us
+//! (issue 4); each a median on the 2-core build machine.
 //! Run: `cargo bench -p callbridge` (or `make bench`).
 
 use callbridge::Callbridge;

@@ -2,10 +2,12 @@
 //! DynamoDB when a table is configured), over plain HTTP on loopback.
 
 use bytes::Bytes;
-use callbridge::api::{ApiRequest, MAX_BODY_BYTES, log_request, route_of};
+use callbridge::api::{
+    ApiRequest, CREATE_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, MAX_BODY_BYTES, log_request, route_of,
+};
 use callbridge::jwt;
 use callbridge::store::Storage;
-use callbridge::{ApiError, Callbridge};
+use callbridge::{ApiError, Callbridge, Operation};
 use http::{HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -71,6 +73,58 @@ pub fn user_token(user_id: &str, secret: &str) -> String {
 
 fn serde_json_user(user_id: &str) -> std::collections::BTreeMap<&'static str, &str> {
     std::collections::BTreeMap::from([("user_id", user_id)])
+}
+
+/// The Lambda function (the `[[bin]]` of functions/create-call or functions/get-call-token)
+/// that serves `op` in the cloud.
+pub fn function_name(op: Operation) -> &'static str {
+    match op {
+        Operation::CreateCall => "create-call",
+        Operation::GetCallToken => "get-call-token",
+    }
+}
+
+/// `callbridge-local describe`: what the code expects of its deployment (routes, environment
+/// variables, DynamoDB table and IAM actions), as one JSON document for
+/// scripts/check_template.py. Every value comes from the `callbridge` crate.
+pub fn describe() -> serde_json::Value {
+    use callbridge::store::dynamodb;
+    let operations = [
+        (
+            Operation::CreateCall,
+            CREATE_CALL_ROUTE,
+            dynamodb::CREATE_CALL_ACTIONS,
+        ),
+        (
+            Operation::GetCallToken,
+            GET_CALL_TOKEN_ROUTE,
+            dynamodb::GET_CALL_TOKEN_ACTIONS,
+        ),
+    ];
+    let routes: Vec<_> = operations
+        .iter()
+        .map(|(op, path, _)| {
+            serde_json::json!({
+                "method": Method::POST.as_str(),
+                "path": path,
+                "operation": op.name(),
+                "function": function_name(*op),
+            })
+        })
+        .collect();
+    let actions: serde_json::Map<_, _> = operations
+        .iter()
+        .map(|(op, _, actions)| (function_name(*op).to_string(), serde_json::json!(actions)))
+        .collect();
+    serde_json::json!({
+        "routes": routes,
+        "variables": callbridge::config::VARIABLES,
+        "dynamodb": {
+            "key": dynamodb::KEY_ATTRIBUTE,
+            "ttl_attribute": dynamodb::TTL_ATTRIBUTE,
+            "actions": actions,
+        },
+    })
 }
 
 /// Serves both endpoints on `listener` until `shutdown` resolves, then drains open connections
@@ -255,5 +309,52 @@ mod tests {
             Config::from_lookup(lookup).unwrap_err().var,
             "AGORA_APP_CERTIFICATE"
         );
+    }
+
+    #[test]
+    fn describe_states_the_code_facts() {
+        let d = describe();
+        assert_eq!(
+            d["routes"],
+            serde_json::json!([
+                {"method": "POST", "path": "/channels/{type}/{id}/call",
+                 "operation": "CreateCall", "function": "create-call"},
+                {"method": "POST", "path": "/calls/{id}",
+                 "operation": "GetCallToken", "function": "get-call-token"},
+            ])
+        );
+        assert_eq!(
+            d["variables"],
+            serde_json::json!(callbridge::config::VARIABLES)
+        );
+        assert_eq!(
+            d["dynamodb"],
+            serde_json::json!({
+                "key": "pk",
+                "ttl_attribute": "expires_at",
+                "actions": {
+                    "create-call": ["dynamodb:GetItem", "dynamodb:PutItem"],
+                    "get-call-token": ["dynamodb:GetItem"],
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn function_names_are_the_binaries_of_the_function_crates() {
+        for op in [Operation::CreateCall, Operation::GetCallToken] {
+            let name = function_name(op);
+            let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(name)
+                .join("Cargo.toml");
+            let text = std::fs::read_to_string(&manifest).unwrap();
+            let bin = text.split("[[bin]]").nth(1).expect("a [[bin]] section");
+            assert!(
+                bin.contains(&format!("name = \"{name}\"")),
+                "{}: no [[bin]] {name}",
+                manifest.display()
+            );
+        }
     }
 }

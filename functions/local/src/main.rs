@@ -1,4 +1,8 @@
 //! `make run`: the local Callbridge server.
+//!
+//! `callbridge-local create-table` creates CALLBRIDGE_TABLE_NAME; `callbridge-local describe`
+//! prints the routes, variables and DynamoDB facts of the code as JSON (for
+//! scripts/check_template.py).
 
 use callbridge::Config;
 use callbridge::store::dynamodb::{self, DynamoStore};
@@ -24,9 +28,13 @@ async fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         None => {}
         Some("create-table") => return create_table().await,
+        Some("describe") => {
+            println!("{}", callbridge_local::describe());
+            return ExitCode::SUCCESS;
+        }
         Some(other) => {
             eprintln!(
-                "callbridge-local: unknown argument {other:?}; usage: callbridge-local [create-table]"
+                "callbridge-local: unknown argument {other:?}; usage: callbridge-local [create-table | describe]"
             );
             return ExitCode::from(2);
         }

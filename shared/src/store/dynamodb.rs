@@ -42,6 +42,18 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// The table's partition key (a string: the canonical call id).
+pub const KEY_ATTRIBUTE: &str = "pk";
+/// The table's TTL attribute (a number: Unix seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The IAM actions on the table each operation uses: Create Call reads an existing call and
+/// puts a new one; Get Call Token only reads.
+pub const CREATE_CALL_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
+pub const GET_CALL_TOKEN_ACTIONS: &[&str] = &["dynamodb:GetItem"];
+
+/// The put succeeds only where no live call has the id (`KEY_ATTRIBUTE`, `TTL_ATTRIBUTE`).
+const CREATE_CONDITION: &str = "attribute_not_exists(pk) OR expires_at <= :now";
+
 type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone, Debug)]
@@ -100,14 +112,14 @@ impl DynamoStore {
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(
                 AttributeDefinition::builder()
-                    .attribute_name("pk")
+                    .attribute_name(KEY_ATTRIBUTE)
                     .attribute_type(ScalarAttributeType::S)
                     .build()
                     .map_err(|e| StoreError::Internal(Box::new(e)))?,
             )
             .key_schema(
                 KeySchemaElement::builder()
-                    .attribute_name("pk")
+                    .attribute_name(KEY_ATTRIBUTE)
                     .key_type(KeyType::Hash)
                     .build()
                     .map_err(|e| StoreError::Internal(Box::new(e)))?,
@@ -124,7 +136,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .time_to_live_specification(
                 TimeToLiveSpecification::builder()
-                    .attribute_name("expires_at")
+                    .attribute_name(TTL_ATTRIBUTE)
                     .enabled(true)
                     .build()
                     .map_err(|e| StoreError::Internal(Box::new(e)))?,
@@ -153,7 +165,7 @@ impl CallWriter for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(call)))
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .condition_expression(CREATE_CONDITION)
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -180,7 +192,7 @@ impl CallReader for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(id.as_str().to_string()))
+            .key(KEY_ATTRIBUTE, AttributeValue::S(id.as_str().to_string()))
             .consistent_read(true)
             .send()
             .await;
@@ -252,7 +264,7 @@ fn n(v: u64) -> AttributeValue {
 
 pub(crate) fn to_item(call: &Call) -> Item {
     let mut item = HashMap::with_capacity(10);
-    item.insert("pk".into(), s(call.id.as_str()));
+    item.insert(KEY_ATTRIBUTE.into(), s(call.id.as_str()));
     item.insert("cid".into(), s(call.cid.as_str()));
     item.insert("call_type".into(), s(call.call_type.as_str()));
     item.insert("provider".into(), s(call.provider.kind().as_str()));
@@ -261,7 +273,7 @@ pub(crate) fn to_item(call: &Call) -> Item {
     }
     item.insert("created_by".into(), s(call.created_by.as_str()));
     item.insert("created_at".into(), n(call.created_at));
-    item.insert("expires_at".into(), n(call.expires_at));
+    item.insert(TTL_ATTRIBUTE.into(), n(call.expires_at));
     item
 }
 
@@ -313,6 +325,14 @@ mod tests {
             created_at: 1_800_000_000,
             expires_at: 1_802_592_000,
         }
+    }
+
+    #[test]
+    fn the_create_condition_names_the_key_and_ttl_attributes() {
+        assert_eq!(
+            CREATE_CONDITION,
+            format!("attribute_not_exists({KEY_ATTRIBUTE}) OR {TTL_ATTRIBUTE} <= :now")
+        );
     }
 
     #[test]
