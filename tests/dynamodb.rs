@@ -336,16 +336,27 @@ async fn dynamodb_stopped_mid_test_answers_503_then_recovers() {
     );
 
     moto.stop();
-    for (op, name) in [
-        (Operation::CreateCall, "create-call-audio"),
-        (Operation::GetCallToken, "get-call-token"),
+    for (op, name, says) in [
+        // The put may have been sent before the connection failed: its outcome is unknown.
+        (
+            Operation::CreateCall,
+            "create-call-audio",
+            "may or may not have been stored",
+        ),
+        // A read changes nothing.
+        (
+            Operation::GetCallToken,
+            "get-call-token",
+            "nothing was changed",
+        ),
     ] {
         let started = std::time::Instant::now();
         let resp = callbridge_lambda::handle(&app, op, &event(name)).await;
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.headers()["retry-after"], "1");
         let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
-        assert_stream_error(&body, 503, -1);
+        let msg = assert_stream_error(&body, 503, -1);
+        assert!(msg.contains(says), "{name}: {msg}");
         assert!(
             started.elapsed()
                 < callbridge::store::dynamodb::OPERATION_TIMEOUT
@@ -363,6 +374,45 @@ async fn dynamodb_stopped_mid_test_answers_503_then_recovers() {
         event("get-call-token-encoded-id"),
     )
     .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// DynamoDB frozen while a create is in flight: the put reaches its socket, the client gives up
+/// after its timeouts, and DynamoDB applies the put once it thaws. The answer must not claim
+/// that nothing was written, and repeating the request must answer the stored call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_create_says_the_outcome_is_unknown_and_a_repeat_is_safe() {
+    let moto = OwnMoto::start();
+    let (client, log) = dynamo_client(&moto.endpoint());
+    let store = DynamoStore::new(client, "frozen-test");
+    store.create_table().await.unwrap();
+    let app = Callbridge::new(config(), store.clone());
+    log.take();
+
+    moto.signal("-STOP");
+    let resp = callbridge_lambda::handle(&app, Operation::CreateCall, &event("create-call")).await;
+    moto.signal("-CONT");
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    let msg = assert_stream_error(&body, 503, -1);
+    assert!(!msg.contains("nothing"), "claims more than it knows: {msg}");
+    assert!(msg.contains("may or may not have been stored"), "{msg}");
+    assert!(msg.contains("repeating the same request is safe"), "{msg}");
+    assert!(!log.take().is_empty());
+
+    // The same request again: the stored call (written late, or now) is answered.
+    let mut last = (0, Value::Null);
+    for _ in 0..20 {
+        last = invoke(&app, Operation::CreateCall, event("create-call")).await;
+        if last.0 == 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(last.0, 201, "{}", last.1);
+    assert_eq!(last.1["call"]["id"], "standup");
+    let (status, body) = invoke(&app, Operation::GetCallToken, event("get-call-token")).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -395,7 +445,17 @@ async fn a_server_error_after_retries_is_503_and_nothing_is_stored() {
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.headers()["retry-after"], "1", "a failure may pass");
     let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
-    assert_stream_error(&body, 503, -1);
+    let msg = assert_stream_error(&body, 503, -1);
+    assert!(msg.contains("nothing was changed"), "a read: {msg}");
+    // A 500 on a put: DynamoDB may have applied it.
+    let resp = callbridge_lambda::handle(&app, Operation::CreateCall, &event("create-call")).await;
+    assert_eq!(resp.status(), 503);
+    let body: Value = serde_json::from_slice(resp.body().as_ref()).unwrap();
+    let msg = assert_stream_error(&body, 503, -1);
+    assert!(
+        msg.contains("may or may not have been stored"),
+        "a write: {msg}"
+    );
     // A slow DynamoDB is cut by the attempt timeout, then answered with 503.
     server.reset().await;
     Mock::given(method("POST"))
@@ -486,4 +546,20 @@ async fn on_mock_dynamodb(
         Callbridge::new(config(), DynamoStore::new(client, "t")),
         log,
     )
+}
+
+/// `create_table` twice: the second finds the table and its TTL (asked of DynamoDB, not read
+/// from an error's text) and succeeds.
+#[tokio::test]
+async fn creating_the_table_twice_is_fine() {
+    let (store, client, _log) = fresh_dynamo_store().await;
+    store.create_table().await.expect("second create_table");
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some("expires_at"));
 }

@@ -497,3 +497,167 @@ async fn secrets_never_reach_logs_or_responses() {
         assert!(!bodies.contains(secret), "secret in responses");
     }
 }
+
+// Hardening: answers that were wrong before (issue "what independent clients, fuzzing and
+// fault injection found").
+
+#[tokio::test]
+async fn ids_made_only_of_dots_are_refused_with_the_reason() {
+    let app = app();
+    for id in [".", ".."] {
+        let req = event_edited("create-call", |v| {
+            v["body"] = json!(format!(r#"{{"id":"{id}","type":"video"}}"#));
+        });
+        let (status, body) = invoke(&app, Operation::CreateCall, req).await;
+        assert_eq!(status, 400, "{body}");
+        let msg = assert_stream_error(&body, 400, 4);
+        assert!(msg.contains("only of dots"), "{msg}");
+        // Get Call Token by raw path (curl --path-as-is), without API Gateway's parameters.
+        let req = event_edited("get-call-token", |v| {
+            v.as_object_mut().unwrap().remove("pathParameters");
+            v["rawPath"] = json!(format!("/calls/{id}"));
+        });
+        let (status, body) = invoke(&app, Operation::GetCallToken, req).await;
+        assert_eq!(status, 400, "{body}");
+        let msg = assert_stream_error(&body, 400, 4);
+        assert!(msg.starts_with("GetCallToken failed"), "{msg}");
+        assert!(msg.contains("only of dots"), "{msg}");
+    }
+    assert!(app.store().is_empty());
+}
+
+#[tokio::test]
+async fn a_path_that_lost_its_call_id_is_named_get_call_token() {
+    let app = app();
+    for path in [
+        "/calls",
+        "/prod/calls",
+        "/calls/a/b",
+        "/Calls/x",
+        "/calls/a/./b",
+    ] {
+        let req = event_edited("get-call-token", |v| {
+            v.as_object_mut().unwrap().remove("pathParameters");
+            v["rawPath"] = json!(path);
+        });
+        // The local server routes by path alone.
+        let resp = app
+            .handle(callbridge::ApiRequest {
+                method: &http::Method::POST,
+                path: req.raw_path.as_deref().unwrap(),
+                params: None,
+                operation: None,
+                query: Some("api_key=callbridge-fixture-key"),
+                headers: &http::HeaderMap::new(),
+                body: b"{}",
+            })
+            .await;
+        assert_eq!(resp.status(), 404, "{path}");
+        let body: Value = serde_json::from_slice(resp.body()).unwrap();
+        let msg = assert_stream_error(&body, 404, 16);
+        assert!(msg.starts_with("GetCallToken failed"), "{path}: {msg}");
+    }
+}
+
+#[tokio::test]
+async fn create_call_needs_join_call_too_for_the_token_it_answers_with() {
+    let app = Callbridge::new(
+        config_with(&[(
+            "CALLBRIDGE_GRANTS",
+            "user:create-call,join-call;maker:create-call",
+        )]),
+        MemoryStore::new(),
+    );
+    assert_eq!(create(&app, "create-call").await.0, 201);
+    let maker = |body: &str| {
+        let body = body.to_string();
+        event_edited("create-call", move |v| {
+            v["body"] = json!(body);
+            v["headers"]["authorization"] =
+                json!(user_token(json!({"user_id": "mia", "role": "maker"})));
+        })
+    };
+    // The existing call: no join token without join-call (Get Call Token refuses it too).
+    for body in [
+        r#"{"id":"standup","type":"video"}"#,
+        r#"{"id":"fresh","type":"video"}"#,
+    ] {
+        let (status, resp) = invoke(&app, Operation::CreateCall, maker(body)).await;
+        assert_eq!(status, 403, "{resp}");
+        let msg = assert_stream_error(&resp, 403, 17);
+        assert!(msg.contains("join-call"), "{msg}");
+        assert!(resp.get("token").is_none());
+    }
+    assert_eq!(app.store().len(), 1, "the new id was not written");
+}
+
+#[tokio::test]
+async fn a_server_token_naming_two_users_is_refused() {
+    let app = app();
+    let req = event_edited("create-call-server-token", |v| {
+        v["body"] = json!(
+            r#"{"id":"x","type":"video","user_id":"alice","user":{"id":"bob","role":"guest"}}"#
+        );
+    });
+    let (status, body) = invoke(&app, Operation::CreateCall, req).await;
+    assert_eq!(status, 400, "{body}");
+    let msg = assert_stream_error(&body, 400, 4);
+    assert!(msg.contains("name different users"), "{msg}");
+    assert!(app.store().is_empty());
+}
+
+#[tokio::test]
+async fn padded_tokens_are_refused_as_rfc_7515_requires() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE;
+    let app = app();
+    assert_eq!(create(&app, "create-call").await.0, 201);
+    let good = user_token(json!({"user_id": "alice"}));
+    let with_token = |t: String| {
+        event_edited("get-call-token", move |v| {
+            v["headers"]["authorization"] = json!(t)
+        })
+    };
+    // Padding after a valid signature: the signature part is not base64url without padding.
+    let (status, body) = invoke(
+        &app,
+        Operation::GetCallToken,
+        with_token(format!("{good}=")),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_stream_error(&body, 401, 43);
+    // Padded header and payload, signed again with the right secret: still refused.
+    let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = b64.encode(br#"{"user_id":"alice"}"#);
+    assert!(header.ends_with('=') || payload.ends_with('='));
+    let input = format!("{header}.{payload}");
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        callbridge::crypto::hmac_sha256(API_SECRET.as_bytes(), input.as_bytes()),
+    );
+    let (status, body) = invoke(
+        &app,
+        Operation::GetCallToken,
+        with_token(format!("{input}.{sig}")),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let msg = assert_stream_error(&body, 401, 5);
+    assert!(msg.contains("base64url"), "{msg}");
+    // The same token unpadded is accepted.
+    let input = format!(
+        "{}.{}",
+        header.trim_end_matches('='),
+        payload.trim_end_matches('=')
+    );
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        callbridge::crypto::hmac_sha256(API_SECRET.as_bytes(), input.as_bytes()),
+    );
+    let (status, body) = invoke(
+        &app,
+        Operation::GetCallToken,
+        with_token(format!("{input}.{sig}")),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}

@@ -457,7 +457,13 @@ async fn server_errors_are_retried_once_then_502_and_recover() {
     )
     .await;
     assert_eq!(status, 502);
-    assert!(assert_stream_error(&body, 502, -1).contains("not answering"));
+    let msg = assert_stream_error(&body, 502, -1);
+    // 100ms may have made the room; only what Callbridge knows is said: no call was stored.
+    assert!(
+        msg.contains("did not answer usably, so no call was stored"),
+        "{msg}"
+    );
+    assert!(!msg.contains("nothing was created"), "{msg}");
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     assert!(store.is_empty(), "nothing stored after a failure");
 
@@ -602,4 +608,142 @@ async fn hms_secret_never_in_logs_or_responses() {
         "{logs}"
     );
     assert!(!logs.contains(HMS_SECRET) && !body.to_string().contains(HMS_SECRET));
+}
+
+/// A 404 from 100ms (a wrong HMS_API_BASE_URL path, say) is this deployment's to fix: a 502
+/// that says what to check, without `Retry-After`, and no retry.
+#[tokio::test]
+async fn a_404_from_100ms_is_a_configuration_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("404 page not found"))
+        .mount(&server)
+        .await;
+    let store = Arc::new(MemoryStore::new());
+    let app = hms_app(&format!("{}/wrong", server.uri()), Arc::clone(&store));
+    let resp = callbridge_lambda::handle(
+        &app,
+        Operation::CreateCall,
+        &create_req(r#"{"id":"x","type":"video"}"#, "alice", "user"),
+    )
+    .await;
+    assert_eq!(resp.status(), 502);
+    assert!(
+        resp.headers().get("retry-after").is_none(),
+        "a retry cannot help"
+    );
+    let body: Value = serde_json::from_slice(resp.body()).unwrap();
+    let msg = assert_stream_error(&body, 502, -1);
+    assert!(msg.contains("HMS_API_BASE_URL"), "{msg}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "no retry"
+    );
+    assert!(store.is_empty());
+}
+
+/// 100ms answers a room by an existing name as it is, disabled too. Such a room is enabled
+/// (`POST /v2/rooms/<id>` with `{"enabled": true}`, 100ms's Rooms API) before anyone gets a
+/// token for it; if 100ms keeps it disabled, nothing is stored and the answer says why.
+#[tokio::test]
+async fn a_disabled_room_is_enabled_before_the_call_is_stored() {
+    let disabled = ResponseTemplate::new(200).set_body_json(json!({
+        "id": ROOM_ID, "name": "standup", "enabled": false, "customer_id": "c1",
+        "template_id": "tmpl-default", "region": "in", "updated_at": "0001-01-01T00:00:00Z"
+    }));
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/rooms"))
+        .respond_with(disabled.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/rooms/{ROOM_ID}")))
+        .respond_with(room_answer("standup"))
+        .mount(&server)
+        .await;
+    let store = Arc::new(MemoryStore::new());
+    let app = hms_app(&server.uri(), Arc::clone(&store));
+    let (status, body) = invoke(
+        &app,
+        Operation::CreateCall,
+        create_req(r#"{"id":"standup","type":"video"}"#, "alice", "user"),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["call"]["hms"]["room_id"], ROOM_ID);
+    assert_app_token(&body, "alice", "guest");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].url.path(), format!("/v2/rooms/{ROOM_ID}"));
+    let sent: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert_eq!(sent, json!({"enabled": true}));
+    assert_management_token(&requests[1]);
+    assert_eq!(store.len(), 1);
+
+    // 100ms keeps it disabled: a 502 without Retry-After, nothing stored.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(disabled)
+        .mount(&server)
+        .await;
+    let resp = callbridge_lambda::handle(
+        &app,
+        Operation::CreateCall,
+        &create_req(r#"{"id":"other","type":"video"}"#, "alice", "user"),
+    )
+    .await;
+    assert_eq!(resp.status(), 502);
+    assert!(resp.headers().get("retry-after").is_none());
+    let body: Value = serde_json::from_slice(resp.body()).unwrap();
+    let msg = assert_stream_error(&body, 502, -1);
+    assert!(msg.contains("disabled"), "{msg}");
+    assert_eq!(store.len(), 1);
+}
+
+/// Concurrent creates of one new id in one process share one room request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_of_one_new_id_send_one_room_request() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/rooms"))
+        .respond_with(room_answer("flight").set_delay(Duration::from_millis(300)))
+        .mount(&server)
+        .await;
+    let store = Arc::new(MemoryStore::new());
+    let app = Arc::new(hms_app(&server.uri(), Arc::clone(&store)));
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                invoke(
+                    &app,
+                    Operation::CreateCall,
+                    create_req(
+                        r#"{"id":"Flight","type":"video"}"#,
+                        &format!("u{i}"),
+                        "user",
+                    ),
+                )
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["call"]["hms"]["room_id"], ROOM_ID);
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert_eq!(store.len(), 1);
+    // Later creates of other ids ask again (nothing is cached past the flight).
+    let (status, _) = invoke(
+        &app,
+        Operation::CreateCall,
+        create_req(r#"{"id":"later","type":"video"}"#, "u", "user"),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }

@@ -332,3 +332,45 @@ fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> Option
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn create_table_refuses_names_dynamodb_would_refuse() {
+    for bad in ["t1", "a/b", "my table", &"x".repeat(256)] {
+        let out = Command::new(workspace_binary("callbridge-local"))
+            .arg("create-table")
+            .env_clear()
+            .env("CALLBRIDGE_TABLE_NAME", bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("CALLBRIDGE_TABLE_NAME"), "{err}");
+        assert!(err.contains("3 to 255 characters"), "{err}");
+    }
+}
+
+/// Without trust roots the 100ms client could never connect: the server does not start.
+#[test]
+fn no_trust_roots_for_100ms_stops_the_start() {
+    let empty = std::env::temp_dir().join(format!("callbridge-no-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Command::new(workspace_binary("callbridge-local"))
+        .env_clear()
+        .env("CALLBRIDGE_PORT", "0")
+        .env("STREAM_API_KEY", "k")
+        .env("STREAM_API_SECRET", "s")
+        .env("CALLBRIDGE_PROVIDER", "hms")
+        .env("HMS_APP_ACCESS_KEY", "6470b7a5e3f47d5e9a1c0f11")
+        .env("HMS_APP_SECRET", "hms-secret-value-not-to-print")
+        .env("HMS_TEMPLATE_ID", "t")
+        .env("HMS_DEFAULT_ROLE", "guest")
+        .env("SSL_CERT_FILE", empty.join("none.pem"))
+        .env("SSL_CERT_DIR", &empty)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&empty).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no trusted CA certificates"), "{err}");
+    assert!(!err.contains("hms-secret-value-not-to-print"));
+}

@@ -158,15 +158,7 @@ impl Config {
         };
         let table_name = get("CALLBRIDGE_TABLE_NAME").map(|t| t.trim().to_string());
         if let Some(t) = &table_name {
-            let ok = (3..=255).contains(&t.len())
-                && t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-            if !ok {
-                return Err(err(
-                    "CALLBRIDGE_TABLE_NAME",
-                    "must be 3 to 255 characters of a-z A-Z 0-9 _ - .",
-                ));
-            }
+            check_table_name(t).map_err(|e| err("CALLBRIDGE_TABLE_NAME", e))?;
         }
 
         Ok(Config {
@@ -181,6 +173,18 @@ impl Config {
             call_ttl_secs,
             table_name,
         })
+    }
+}
+
+/// DynamoDB's rule for table names: 3 to 255 characters of `a-z A-Z 0-9 _ - .`.
+pub fn check_table_name(t: &str) -> Result<(), &'static str> {
+    let ok = (3..=255).contains(&t.len())
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err("must be 3 to 255 characters of a-z A-Z 0-9 _ - .")
     }
 }
 
@@ -292,6 +296,12 @@ mod tests {
             (&[("AGORA_APP_ID", "xyz")], "AGORA_APP_ID"),
             (&[("AGORA_APP_CERTIFICATE", "123")], "AGORA_APP_CERTIFICATE"),
             (&[("AGORA_ROLE_MAP", "guest=sub")], "AGORA_ROLE_MAP"),
+            (
+                &[("AGORA_ROLE_MAP", "guest:subscriber,guest:publisher")],
+                "AGORA_ROLE_MAP",
+            ),
+            (&[("AGORA_ROLE_MAP", ":subscriber")], "AGORA_ROLE_MAP"),
+            (&[("AGORA_ROLE_MAP", "guest:")], "AGORA_ROLE_MAP"),
             (&[("CALLBRIDGE_GRANTS", "user:fly")], "CALLBRIDGE_GRANTS"),
             (
                 &[("CALLBRIDGE_TOKEN_TTL_SECONDS", "86401")],
@@ -346,6 +356,26 @@ mod tests {
                     ("HMS_APP_SECRET", "s"),
                     ("HMS_TEMPLATE_ID", "t"),
                     ("HMS_DEFAULT_ROLE", "r"),
+                    ("HMS_ROLE_MAP", "admin:host;admin:guest"),
+                ],
+                "HMS_ROLE_MAP",
+            ),
+            (
+                &[
+                    ("HMS_APP_ACCESS_KEY", "k"),
+                    ("HMS_APP_SECRET", "s"),
+                    ("HMS_TEMPLATE_ID", "t"),
+                    ("HMS_DEFAULT_ROLE", "r"),
+                    ("HMS_ROLE_MAP", " :host"),
+                ],
+                "HMS_ROLE_MAP",
+            ),
+            (
+                &[
+                    ("HMS_APP_ACCESS_KEY", "k"),
+                    ("HMS_APP_SECRET", "s"),
+                    ("HMS_TEMPLATE_ID", "t"),
+                    ("HMS_DEFAULT_ROLE", "r"),
                     ("HMS_API_BASE_URL", "ftp://x"),
                 ],
                 "HMS_API_BASE_URL",
@@ -358,6 +388,19 @@ mod tests {
         }
         let e = load(&[("STREAM_API_KEY", "k"), ("STREAM_API_SECRET", "s")]).unwrap_err();
         assert_eq!(e.var, "AGORA_APP_ID");
+    }
+
+    #[test]
+    fn role_maps_say_what_is_wrong() {
+        for (spec, needle) in [
+            ("guest:subscriber,guest:publisher", "listed twice"),
+            (":subscriber", "empty role"),
+            ("guest:", "empty role"),
+            ("guest", "must look like"),
+        ] {
+            let e = with(&[("AGORA_ROLE_MAP", spec)]).unwrap_err();
+            assert!(e.reason.contains(needle), "{spec}: {e}");
+        }
     }
 
     #[test]

@@ -17,10 +17,11 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod jwt;
+pub mod outbound;
 pub mod providers;
 pub mod secret;
 pub mod store;
 pub mod usecase;
 
-pub use api::{ApiError, ApiRequest, ApiResponse, Callbridge, Operation, PathParams};
+pub use api::{ApiError, ApiRequest, ApiResponse, Callbridge, Operation, PathParams, StartError};
 pub use config::Config;

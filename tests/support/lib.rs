@@ -343,6 +343,18 @@ impl OwnMoto {
         }
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: requests sent while it is frozen
+    /// stay in its socket and are served when it thaws.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("moto is running").id();
+        let ok = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill {signal} {pid}");
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -353,6 +365,12 @@ impl OwnMoto {
 
 impl Drop for OwnMoto {
     fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // Thaw a server a failed test left frozen, so that it can be stopped.
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+        }
         self.stop();
     }
 }

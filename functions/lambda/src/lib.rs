@@ -161,7 +161,14 @@ pub async fn run_with<S: Storage>(
     config: Config,
     store: S,
 ) -> Result<(), Error> {
-    let app = Arc::new(Callbridge::new(config, store));
+    let app = match Callbridge::start(config, store) {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            tracing::error!("{e}");
+            report_init_error("Runtime.StartError", &e.to_string()).await;
+            return Err(e.into());
+        }
+    };
     // Boxed: the runtime's future type nests deep enough to exceed rustc's layout query
     // limit in the binaries that await it.
     Box::pin(lambda_runtime::run(service_fn(

@@ -4,10 +4,10 @@
 //! prints the routes, variables and DynamoDB facts of the code as JSON (for
 //! scripts/check_template.py).
 
-use callbridge::Config;
 use callbridge::store::dynamodb::{self, DynamoStore};
 use callbridge::store::memory::MemoryStore;
 use callbridge::{Callbridge, store::Storage};
+use callbridge::{Config, StartError};
 use callbridge_local::{local_lookup, serve, user_token};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -78,11 +78,16 @@ async fn main() -> ExitCode {
     };
     let addr = listener.local_addr().expect("bound address");
     banner(&config, addr, &sandbox);
-    run(listener, config).await;
-    ExitCode::SUCCESS
+    match run(listener, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("callbridge-local: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
-async fn run(listener: tokio::net::TcpListener, config: Config) {
+async fn run(listener: tokio::net::TcpListener, config: Config) -> Result<(), StartError> {
     match config.table_name.clone() {
         None => {
             serve_on(
@@ -105,11 +110,17 @@ async fn run(listener: tokio::net::TcpListener, config: Config) {
 async fn create_table() -> ExitCode {
     let Some(table) = std::env::var("CALLBRIDGE_TABLE_NAME")
         .ok()
+        .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
     else {
         eprintln!("callbridge-local: configuration error: CALLBRIDGE_TABLE_NAME is not set");
         return ExitCode::from(2);
     };
+    // The same rule the functions and the server apply, so no name passes here that they refuse.
+    if let Err(e) = callbridge::config::check_table_name(&table) {
+        eprintln!("callbridge-local: configuration error: CALLBRIDGE_TABLE_NAME {e}");
+        return ExitCode::from(2);
+    }
     let store = DynamoStore::new(dynamodb::client_from_env().await, &table);
     match store.create_table().await {
         Ok(()) => {
@@ -134,14 +145,15 @@ async fn serve_on<S: Storage>(
     config: Config,
     store: S,
     label: &str,
-) {
+) -> Result<(), StartError> {
+    let app = Arc::new(Callbridge::start(config, store)?);
     eprintln!("  store:    {label}\n");
-    let app = Arc::new(Callbridge::new(config, store));
     serve(listener, app, async {
         shutdown_signal().await;
         eprintln!("\ncallbridge-local: shutting down");
     })
     .await;
+    Ok(())
 }
 
 fn banner(config: &Config, addr: SocketAddr, sandbox: &[&str]) {

@@ -126,6 +126,11 @@ fn actor(identity: Identity, fields: UserFields) -> Result<Actor, ApiError> {
         _ => UserObject::default(),
     };
     let user_id = match (fields.user_id, user.id) {
+        (Some(Field::Is(a)), Some(Field::Is(b))) if a != b => {
+            return Err(ApiError::input(format!(
+                "user_id {a:?} and user.id {b:?} name different users; name the user once"
+            )));
+        }
         (Some(Field::Is(u)), _) | (None, Some(Field::Is(u))) => Some(u),
         (Some(_), _) | (None, Some(_)) => return Err(ApiError::input("user_id must be a string")),
         (None, None) => None,

@@ -13,9 +13,10 @@ pub use route::{CREATE_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, route_of};
 use crate::auth::{Authenticator, Credentials};
 use crate::config::Config;
 use crate::domain::{Actor, Permission};
+use crate::outbound::{self, NoTrustRoots};
 use crate::providers::Providers;
 use crate::providers::agora::Agora;
-use crate::providers::hms::Hms;
+use crate::providers::hms::{self, Hms};
 use crate::store::Storage;
 use crate::usecase::{Calls, Rules};
 use http::{HeaderMap, Method, StatusCode};
@@ -72,12 +73,41 @@ pub struct Callbridge<S> {
     clock: Clock,
 }
 
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    TrustRoots(#[from] NoTrustRoots),
+}
+
 impl<S: Storage> Callbridge<S> {
+    /// The application, or why it cannot run here (the binaries report it and stop).
+    pub fn start(config: Config, store: S) -> Result<Self, StartError> {
+        Self::start_with_clock(config, store, system_clock())
+    }
+
+    /// [`Callbridge::start`] for tests and benchmarks.
+    ///
+    /// # Panics
+    /// When the application cannot start (no trust roots for the providers' HTTPS).
     pub fn new(config: Config, store: S) -> Self {
         Self::with_clock(config, store, system_clock())
     }
 
+    /// [`Callbridge::new`] with a clock of the caller's.
+    ///
+    /// # Panics
+    /// As [`Callbridge::new`].
     pub fn with_clock(config: Config, store: S, clock: Clock) -> Self {
+        Self::start_with_clock(config, store, clock).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn start_with_clock(config: Config, store: S, clock: Clock) -> Result<Self, StartError> {
+        // One HTTPS client for every outbound call, built only when something needs it.
+        let client = match &config.hms {
+            Some(_) => Some(outbound::https_client(hms::CONNECT_TIMEOUT)?),
+            None => None,
+        };
         let auth = Authenticator::new(
             config.api_key.clone(),
             &config.api_secret,
@@ -86,19 +116,23 @@ impl<S: Storage> Callbridge<S> {
         let providers = Providers::new(
             config.provider,
             config.agora.clone().map(Agora::new),
-            config.hms.clone().map(Hms::new),
+            config
+                .hms
+                .clone()
+                .zip(client)
+                .map(|(cfg, client)| Hms::new(cfg, client)),
         );
         let rules = Rules {
             grants: config.grants.clone(),
             token_ttl_secs: config.token_ttl_secs,
             call_ttl_secs: config.call_ttl_secs,
         };
-        Callbridge {
+        Ok(Callbridge {
             config,
             auth,
             calls: Calls::new(rules, providers, store),
             clock,
-        }
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -190,7 +224,11 @@ impl<S: Storage> Callbridge<S> {
                 channel_type,
                 channel_id,
             } => {
-                let authorize = |a: &Actor| self.calls.authorize(a, Permission::CreateCall);
+                let authorize = |a: &Actor| {
+                    self.calls.authorize(a, Permission::CreateCall)?;
+                    // Every answer carries the actor's join token.
+                    self.calls.authorize(a, Permission::JoinCall)
+                };
                 let cmd =
                     body::create_call(&channel_type, &channel_id, req.body, identity, &authorize)?;
                 Answer::Created(self.calls.create_call(cmd, now).await?)

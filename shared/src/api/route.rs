@@ -37,8 +37,12 @@ pub fn route_name(op: Option<Operation>) -> &'static str {
 }
 
 /// The operation a path that matches no route was most likely meant for; its error names it.
+/// A path with a `calls` segment and no `channels` one was meant for Get Call Token, even when
+/// its id was lost on the way (`/calls`, `/calls/a/b`, a dot segment a client resolved away).
 pub fn likely_operation(path: &str) -> Operation {
-    if path.contains("/calls") && !path.contains("/channels/") {
+    let path = path.split('?').next().unwrap_or("").to_ascii_lowercase();
+    let has = |name: &str| path.split('/').any(|seg| seg == name);
+    if has("calls") && !has("channels") {
         Operation::GetCallToken
     } else {
         Operation::CreateCall
@@ -138,7 +142,24 @@ mod tests {
         assert_eq!(route_from_path("/channels/a/b"), None);
         assert_eq!(route_from_path("/"), None);
         assert_eq!(route_of("/x/calls/a"), Some(Operation::GetCallToken));
-        assert_eq!(likely_operation("/calls"), Operation::GetCallToken);
-        assert_eq!(likely_operation("/channels/x"), Operation::CreateCall);
+        for lost in [
+            "/calls",
+            "/prod/calls",
+            "/calls/a/b",
+            "/CALLS/x",
+            "/calls/../",
+            "/calls?id=x",
+        ] {
+            assert_eq!(likely_operation(lost), Operation::GetCallToken, "{lost}");
+        }
+        for other in [
+            "/channels/x",
+            "/",
+            "",
+            "/channels/t/calls/call/x",
+            "/callsx/y",
+        ] {
+            assert_eq!(likely_operation(other), Operation::CreateCall, "{other}");
+        }
     }
 }

@@ -16,6 +16,10 @@ pub enum CallIdError {
     TooLong(usize),
     #[error("call id contains {0:?}; allowed characters are a-z A-Z 0-9 . - : _")]
     BadChar(char),
+    #[error(
+        "call id {0:?} is made only of dots; URLs drop . and .. path segments, so no client could address the call; use another id"
+    )]
+    OnlyDots(String),
 }
 
 impl CallId {
@@ -32,6 +36,9 @@ impl CallId {
         // Only ASCII is left, so bytes == chars.
         if raw.len() > Self::MAX_LEN {
             return Err(CallIdError::TooLong(raw.len()));
+        }
+        if raw.bytes().all(|b| b == b'.') {
+            return Err(CallIdError::OnlyDots(raw.to_string()));
         }
         Ok(CallId(raw.to_ascii_lowercase()))
     }
@@ -157,6 +164,17 @@ mod tests {
         assert_eq!(all.len(), 66);
         assert!(CallId::parse(&all[..64]).is_ok());
         assert!(CallId::parse(&all[2..]).is_ok());
+    }
+
+    #[test]
+    fn ids_of_dots_alone_are_refused_as_unaddressable() {
+        for dots in [".", "..", "..."] {
+            let e = CallId::parse(dots).unwrap_err();
+            assert_eq!(e, CallIdError::OnlyDots(dots.into()));
+            assert!(e.to_string().contains("URLs drop . and .."), "{e}");
+        }
+        assert_eq!(CallId::parse(".a.").unwrap().as_str(), ".a.");
+        assert_eq!(CallId::parse("a..b").unwrap().as_str(), "a..b");
     }
 
     #[test]

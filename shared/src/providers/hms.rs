@@ -5,17 +5,16 @@ use crate::config::{ConfigError, Lookup, config_error, parse_map};
 use crate::domain::{Call, CallId, CallOptions, OptionValue, ProviderDetails};
 use crate::error::Error;
 use crate::jwt;
+use crate::outbound::HttpsClient;
 use crate::secret::Secret;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 pub const DEFAULT_API_BASE: &str = "https://api.100ms.live/v2";
 /// Bounds on one 100ms request. Worst case for room creation: three attempts of at most 2.5 s
@@ -125,6 +124,8 @@ impl HmsConfig {
 pub struct Room {
     pub id: String,
     pub name: String,
+    /// `false` when 100ms answered with a disabled room (nobody can join it).
+    pub enabled: bool,
 }
 
 /// Validated room options from the Create Call body.
@@ -215,7 +216,7 @@ impl RoomOptions {
 }
 
 /// Why a room could not be created.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum HmsError {
     /// 100ms refused the request because of the caller's options (a 400): the reason is 100ms's.
     #[error("100ms refused the room: {0}")]
@@ -229,15 +230,25 @@ pub enum HmsError {
     /// No usable answer after the retry: 5xx, timeout, dropped connection or garbage.
     #[error("100ms did not answer usably: {0}")]
     Unavailable(String),
+    /// 100ms has no such API at the configured address (404, 405): `HMS_API_BASE_URL` is off.
+    #[error("100ms answered HTTP {status} for {url}: no such API there")]
+    NoSuchApi { status: u16, url: String },
+    /// 100ms answered with a disabled room and did not enable it when asked.
+    #[error("100ms keeps room {0} disabled")]
+    Disabled(String),
 }
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// One room request under way, shared by everyone waiting for that room.
+type Flight = Arc<OnceCell<Result<Room, HmsError>>>;
 
 /// The 100ms provider: configuration, one HTTP client and the cached management token.
 pub struct Hms {
     cfg: HmsConfig,
-    client: HttpClient,
+    client: HttpsClient,
     management: Mutex<Option<(String, u64)>>,
+    /// Room requests under way, by room name: concurrent creates of one new call in this
+    /// process share one request (across processes the conditional put still decides).
+    in_flight: Mutex<HashMap<String, Flight>>,
 }
 
 impl std::fmt::Debug for Hms {
@@ -275,6 +286,7 @@ struct AppClaims<'a> {
 struct RoomAnswer {
     id: Option<Value>,
     name: Option<Value>,
+    enabled: Option<Value>,
 }
 
 /// A 100ms token: `kind` is `app` or `management`; valid from `issued_at` for `lifetime` s.
@@ -355,34 +367,13 @@ enum Attempt {
 }
 
 impl Hms {
-    pub fn new(cfg: HmsConfig) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        http.enforce_http(false);
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        let builder = match hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-        {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "no system CA certificates: HTTPS requests to 100ms will fail");
-                let provider = rustls::crypto::aws_lc_rs::default_provider();
-                let tls = rustls::ClientConfig::builder_with_provider(provider.into())
-                    .with_safe_default_protocol_versions()
-                    .expect("aws-lc-rs supports the default protocol versions")
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth();
-                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
-            }
-        };
-        let https = builder.https_or_http().enable_http1().wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
+    /// The provider on the process's shared HTTPS client.
+    pub fn new(cfg: HmsConfig, client: HttpsClient) -> Self {
         Hms {
             cfg,
             client,
             management: Mutex::new(None),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -436,8 +427,30 @@ impl Hms {
         token
     }
 
-    /// Creates (or, 100ms rooms being unique by name, finds) the room named `name`.
+    /// Creates (or, 100ms rooms being unique by name, finds) the room named `name`, enabled.
+    /// Concurrent calls for one name share one request.
     pub async fn create_room(
+        &self,
+        name: &str,
+        options: &RoomOptions,
+        now: u64,
+    ) -> Result<Room, HmsError> {
+        let cell = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(in_flight.entry(name.to_string()).or_default())
+        };
+        let result = cell
+            .get_or_init(|| self.create_enabled_room(name, options, now))
+            .await
+            .clone();
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if in_flight.get(name).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            in_flight.remove(name);
+        }
+        result
+    }
+
+    async fn create_enabled_room(
         &self,
         name: &str,
         options: &RoomOptions,
@@ -465,13 +478,34 @@ impl Hms {
             rest,
         })
         .expect("room body serialises");
-        let body = Bytes::from(body);
+        let room = self.rooms_request("/rooms", Bytes::from(body), now).await?;
+        if room.enabled {
+            return Ok(room);
+        }
+        // Creating by an existing name answers that room as it is, disabled too (someone
+        // disabled it in the dashboard or API). 100ms enables a room by id: POST
+        // /rooms/<room_id> {"enabled": true} (docs: server-side/v2/api-reference/Rooms).
+        tracing::warn!(room = %room.id, "100ms answered a disabled room; enabling it");
+        let path = format!("/rooms/{}", room.id);
+        let enabled = self
+            .rooms_request(&path, Bytes::from_static(br#"{"enabled":true}"#), now)
+            .await?;
+        if !enabled.enabled || enabled.id != room.id {
+            return Err(HmsError::Disabled(room.id));
+        }
+        Ok(enabled)
+    }
 
+    /// One POST to the rooms API, answered with a room. A 401 renews the management token
+    /// once; a 5xx, timeout, dropped connection or unreadable answer is retried once (room
+    /// requests are upserts by name or id, so a retry is safe).
+    async fn rooms_request(&self, path: &str, body: Bytes, now: u64) -> Result<Room, HmsError> {
+        let uri = format!("{}{path}", self.cfg.api_base.trim_end_matches('/'));
         let mut renewed = false;
         let mut retried = false;
         loop {
             let token = self.management_token(now, false);
-            match self.attempt(&body, &token).await {
+            match self.attempt(&uri, &body, &token).await {
                 Attempt::Done(room) => return Ok(room),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Unauthorized(reason) => {
@@ -489,16 +523,15 @@ impl Hms {
                         return Err(HmsError::Unavailable(reason));
                     }
                     retried = true;
-                    tracing::warn!(reason, "100ms room creation failed; retrying once");
+                    tracing::warn!(reason, "100ms room request failed; retrying once");
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
             }
         }
     }
 
-    async fn attempt(&self, body: &Bytes, token: &str) -> Attempt {
-        let uri = format!("{}/rooms", self.cfg.api_base.trim_end_matches('/'));
-        let req = match http::Request::post(&uri)
+    async fn attempt(&self, uri: &str, body: &Bytes, token: &str) -> Attempt {
+        let req = match http::Request::post(uri)
             .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json")
@@ -544,6 +577,10 @@ impl Hms {
             403 => Attempt::Fail(HmsError::Credentials {
                 status,
                 reason: reason(&bytes),
+            }),
+            404 | 405 => Attempt::Fail(HmsError::NoSuchApi {
+                status,
+                url: uri.to_string(),
             }),
             429 => Attempt::Fail(HmsError::RateLimited),
             500..=599 => Attempt::Retry(format!("HTTP {status}: {}", reason(&bytes))),
@@ -632,8 +669,18 @@ fn client_error(e: HmsError, caller_options: bool) -> Error {
             message: "the video provider (100ms) rejected the configured credentials".into(),
             cause: Some(Box::new(e)),
         },
+        // 100ms may have made the room before the failure; a retry reuses it (rooms are
+        // unique by name). No call was stored either way.
         e @ HmsError::Unavailable(_) => Error::Provider {
-            message: "the video provider (100ms) is not answering; nothing was created, retry shortly".into(),
+            message: "the video provider (100ms) did not answer usably, so no call was stored; retry shortly".into(),
+            cause: Some(Box::new(e)),
+        },
+        e @ HmsError::NoSuchApi { .. } => Error::ProviderRejected {
+            message: "the video provider (100ms) has no rooms API at the configured address (HTTP 404/405); check HMS_API_BASE_URL (default https://api.100ms.live/v2)".into(),
+            cause: Some(Box::new(e)),
+        },
+        e @ HmsError::Disabled(_) => Error::ProviderRejected {
+            message: "the video provider (100ms) answered the call's room as disabled and did not enable it, so no call was stored; enable the room in 100ms or use another call id".into(),
             cause: Some(Box::new(e)),
         },
     }
@@ -642,14 +689,22 @@ fn client_error(e: HmsError, caller_options: bool) -> Error {
 fn parse_room(bytes: &[u8]) -> Option<Room> {
     let answer: RoomAnswer = serde_json::from_slice(bytes).ok()?;
     let id = answer.id?.as_str()?.to_string();
-    if id.is_empty() {
+    // A room id goes into a path (to enable the room): 100ms's are 24 hex digits.
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return None;
     }
     let name = answer
         .name
         .and_then(|n| n.as_str().map(str::to_string))
         .unwrap_or_default();
-    Some(Room { id, name })
+    // Absent or not a boolean: taken as enabled (older answers, the documented default).
+    let enabled = answer.enabled.and_then(|e| e.as_bool()).unwrap_or(true);
+    Some(Room { id, name, enabled })
 }
 
 /// 100ms's reason: `message` and `details` of its error body, or a snippet of the body.
@@ -768,9 +823,21 @@ mod tests {
             r,
             Room {
                 id: "6470b7a5e3f47d5e9a1c0f22".into(),
-                name: "standup".into()
+                name: "standup".into(),
+                enabled: true,
             }
         );
+        assert!(
+            !parse_room(br#"{"id":"abc","enabled":false}"#)
+                .unwrap()
+                .enabled
+        );
+        assert!(
+            parse_room(br#"{"id":"abc","enabled":"no"}"#)
+                .unwrap()
+                .enabled
+        );
+        assert!(parse_room(br#"{"id":"../x"}"#).is_none());
         assert!(parse_room(b"<html>").is_none());
         assert!(parse_room(br#"{"name":"x"}"#).is_none());
         assert!(parse_room(br#"{"id":""}"#).is_none());

@@ -26,11 +26,12 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    TimeToLiveStatus,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -131,7 +132,8 @@ impl DynamoStore {
             Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => {}
             Err(e) => return Err(StoreError::Unavailable(Box::new(e))),
         }
-        self.client
+        let enabled = self
+            .client
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(
@@ -142,17 +144,32 @@ impl DynamoStore {
                     .map_err(|e| StoreError::Internal(Box::new(e)))?,
             )
             .send()
+            .await;
+        let Err(e) = enabled else {
+            return Ok(());
+        };
+        // Enabling TTL twice is refused (ValidationException): ask DynamoDB whether the table
+        // already has it, on our attribute, rather than reading the error's text.
+        if e.as_service_error().and_then(|se| se.code()) != Some("ValidationException") {
+            return Err(StoreError::Unavailable(Box::new(e)));
+        }
+        let described = self
+            .client
+            .describe_time_to_live()
+            .table_name(&self.table)
+            .send()
             .await
-            .map(|_| ())
-            .or_else(|e| {
-                // Enabling TTL twice is refused; the table already has it.
-                let msg = format!("{e:?}");
-                if msg.contains("TimeToLive is already enabled") {
-                    Ok(())
-                } else {
-                    Err(StoreError::Unavailable(Box::new(e)))
-                }
-            })
+            .map_err(|d| StoreError::Unavailable(Box::new(d)))?;
+        let ttl = described.time_to_live_description();
+        let on = matches!(
+            ttl.and_then(|t| t.time_to_live_status()),
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        );
+        if on && ttl.and_then(|t| t.attribute_name()) == Some(TTL_ATTRIBUTE) {
+            Ok(())
+        } else {
+            Err(StoreError::Misconfigured(Box::new(e)))
+        }
     }
 }
 
@@ -179,10 +196,20 @@ impl CallWriter for DynamoStore {
                     })?;
                     Ok(Inserted::Existing(from_item(item)?))
                 }
-                e => Err(by_code(e)),
+                e => Err(unconfirmed(by_code(e))),
             },
-            Err(e) => Err(transport(e)),
+            Err(e) => Err(unconfirmed(transport(e))),
         }
+    }
+}
+
+/// A failed put whose outcome is unknown: the SDK retries attempts that timed out or failed
+/// after sending, and DynamoDB may have applied one of them. Only refusals that DynamoDB makes
+/// before writing (throttling, configuration, validation) are known to have written nothing.
+fn unconfirmed(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(cause) => StoreError::Unconfirmed(cause),
+        other => other,
     }
 }
 

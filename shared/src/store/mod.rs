@@ -23,9 +23,14 @@ pub enum StoreError {
     /// The store asks us to slow down.
     #[error("storage is throttling requests")]
     Throttled(#[source] Cause),
-    /// The store could not be reached or failed; nothing was written.
+    /// The store could not be reached or failed on a read, or refused a write before doing it:
+    /// nothing was written.
     #[error("storage is unavailable")]
     Unavailable(#[source] Cause),
+    /// A write was sent but not confirmed (a timeout, a dropped connection, a server error):
+    /// it may or may not have happened.
+    #[error("storage did not confirm the write")]
+    Unconfirmed(#[source] Cause),
     /// The store refused this deployment's configuration (no such table, access denied,
     /// unknown credentials); retrying will not help.
     #[error("storage refused the configuration")]
@@ -51,6 +56,10 @@ impl From<StoreError> for Error {
                 message: "call storage is unavailable; nothing was changed, retry shortly".into(),
                 cause: Some(cause),
             },
+            StoreError::Unconfirmed(cause) => Error::Unavailable {
+                message: "call storage did not confirm the write, so the call may or may not have been stored; repeating the same request is safe (it answers the stored call)".into(),
+                cause: Some(cause),
+            },
             StoreError::Misconfigured(cause) => Error::NotConfigured {
                 message: "call storage refused this deployment's configuration (table, permissions or credentials); nothing was changed".into(),
                 cause: Some(cause),
@@ -58,6 +67,29 @@ impl From<StoreError> for Error {
             StoreError::Corrupt(what) => Error::Internal(what.into()),
             StoreError::Internal(cause) => Error::Internal(cause),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refusals_that_wrote_nothing_say_so() {
+        let msg = |e: StoreError| Error::from(e).to_string();
+        assert!(msg(StoreError::Unavailable("x".into())).contains("nothing was changed"));
+        let unknown = msg(StoreError::Unconfirmed("timeout".into()));
+        assert!(!unknown.contains("nothing"), "{unknown}");
+        assert!(
+            unknown.contains("may or may not have been stored"),
+            "{unknown}"
+        );
+        assert!(
+            unknown.contains("repeating the same request is safe"),
+            "{unknown}"
+        );
+        assert!(msg(StoreError::Misconfigured("x".into())).contains("nothing was changed"));
+        assert!(!msg(StoreError::Throttled("x".into())).contains("nothing"));
     }
 }
 
@@ -74,7 +106,8 @@ pub trait CallReader: Send + Sync + 'static {
 /// Creates calls, at most one live call per id.
 pub trait CallWriter: Send + Sync + 'static {
     /// Stores `call` unless a live call with its id exists, in one atomic operation; an expired
-    /// call with its id is replaced.
+    /// call with its id is replaced. A write whose outcome is unknown is
+    /// [`StoreError::Unconfirmed`], never [`StoreError::Unavailable`].
     fn insert_if_absent(
         &self,
         call: &Call,

@@ -39,7 +39,10 @@ impl<S: Storage> Calls<S> {
             options,
             actor,
         } = cmd;
+        // Creating needs create-call; the answer, new call or existing, carries the actor's
+        // join token, which needs join-call.
         self.authorize(&actor, Permission::CreateCall)?;
+        self.authorize(&actor, Permission::JoinCall)?;
         let writer = self.store.writer().ok_or_else(|| Error::NotConfigured {
             message: "this function only issues tokens; it cannot create calls".into(),
             cause: None,
@@ -98,7 +101,7 @@ mod tests {
     use crate::store::memory::MemoryStore;
     use crate::usecase::testing::*;
 
-    const GRANTS: &str = "user:create-call,join-call;viewer:join-call";
+    const GRANTS: &str = "user:create-call,join-call;viewer:join-call;maker:create-call";
 
     fn cmd(channel: &str, id: &str, actor: Actor) -> CreateCall {
         CreateCall {
@@ -164,6 +167,14 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, Error::Forbidden(_)));
         assert!(e.to_string().contains("create-call"));
+        assert!(calls.store().is_empty());
+        // create-call alone is not enough: the answer is a join token.
+        let e = calls
+            .create_call(cmd("general", "a", user("m", "maker")), NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Forbidden(_)));
+        assert!(e.to_string().contains("join-call"), "{e}");
         assert!(calls.store().is_empty());
         let mut server = user("carol", "nobody");
         server.server = true;

@@ -76,16 +76,19 @@ pub(crate) mod testing {
     }
 
     pub fn hms() -> Hms {
-        Hms::new(HmsConfig {
-            app_access_key: "6470b7a5e3f47d5e9a1c0f11".into(),
-            app_secret: Secret::new("hms-secret"),
-            template_id: "tmpl".into(),
-            default_role: "guest".into(),
-            region: None,
-            role_map: Default::default(),
-            // Port 9 (discard) on loopback: nothing answers, so a room request fails fast.
-            api_base: "http://127.0.0.1:9/v2".into(),
-        })
+        Hms::new(
+            HmsConfig {
+                app_access_key: "6470b7a5e3f47d5e9a1c0f11".into(),
+                app_secret: Secret::new("hms-secret"),
+                template_id: "tmpl".into(),
+                default_role: "guest".into(),
+                region: None,
+                role_map: Default::default(),
+                // Port 9 (discard) on loopback: nothing answers, so a room request fails fast.
+                api_base: "http://127.0.0.1:9/v2".into(),
+            },
+            crate::outbound::https_client(std::time::Duration::from_secs(1)).unwrap(),
+        )
     }
 
     pub fn calls(default: ProviderKind, grants: &str) -> Calls<MemoryStore> {
