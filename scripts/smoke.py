@@ -28,6 +28,7 @@ import hmac
 import json
 import os
 import secrets
+import socket
 import sys
 import time
 import urllib.error
@@ -93,7 +94,7 @@ class Client:
             status, raw = e.code, e.read()
         except (urllib.error.URLError, OSError) as e:  # timeouts, refused connections, DNS
             reason = getattr(e, "reason", e)
-            if isinstance(reason, TimeoutError):
+            if isinstance(reason, (TimeoutError, socket.timeout)):  # one class since 3.10
                 raise Failure(f"POST {path}: no answer within {self.timeout:g} s") from None
             raise Failure(f"POST {path}: request failed: {reason}") from None
         try:
