@@ -8,7 +8,10 @@
 #   make lambda-tools   install cargo-lambda and zig (pinned) into .tools/lambda
 #   make lambda         build both functions for Lambda (arm64) with cargo-lambda
 #   make sam-build      sam build (runs cargo-lambda per function)
-.PHONY: run test bench cold-start lambda-tools lambda lambda-x86 sam-cli sam-build
+#   make smoke API=<ApiUrl> STREAM_API_KEY=... STREAM_API_SECRET=...
+#                       smoke test of a deployed stack as a client (scripts/smoke.py, Python 3
+#                       stdlib only; the test suite runs it against the local server)
+.PHONY: run test bench cold-start lambda-tools lambda lambda-x86 sam-cli sam-build smoke
 
 LAMBDA_VENV := .tools/lambda
 LAMBDA_PATH := $(CURDIR)/$(LAMBDA_VENV)/bin:$(PATH)
@@ -47,3 +50,9 @@ sam-cli:
 sam-build: sam-cli lambda-tools
 	rustup target add aarch64-unknown-linux-gnu
 	PATH=$(LAMBDA_PATH) SAM_CLI_TELEMETRY=0 $(SAM) build
+
+# The key and secret reach the script through the environment (make exports command-line
+# variables), never through its command line or this recipe's echo.
+smoke:
+	@test -n "$(API)" || { echo "smoke: give API=<ApiUrl> (the stack's output), STREAM_API_KEY and STREAM_API_SECRET" >&2; exit 2; }
+	python3 scripts/smoke.py --api "$(API)"

@@ -23,7 +23,22 @@ cfn-lint, which runs before it in the suite):
   cloud omissions below, and nothing else is set (no typos);
 - tests/sam-env.json has, for each function, exactly the template's variables;
 - the table: key and TTL attribute (describe's), billing, point-in-time recovery, Retain
-  policies.
+  policies;
+- tracing: Globals' Tracing is the Tracing parameter (Active or PassThrough), and what SAM makes
+  of it: each generated role has exactly two AWS managed policies, AWSLambdaBasicExecutionRole
+  (logs) and AWSXrayWriteOnlyAccess (which SAM adds for Tracing), besides the inline
+  DynamoDB statements above;
+- logs: each function logs JSON to a log group of its own, declared in the template with the
+  LogRetentionDays retention and explicit deletion policies; the API's access logs go, when
+  ApiAccessLogs is true, to their own group with the same retention, as one JSON object per
+  request with the fields README names (and no request path: call ids are capabilities);
+- alarms: each exists only when alarms are on, notifies the alarm topic (AlarmTopicArn, else
+  the topic created for AlarmEmail) on alarm and on OK, takes its threshold from an Alarm*
+  parameter and watches exactly the metrics expected_alarms() lists, on the right function
+  or API (the Operation dimension is describe's operation name of the function's route);
+  every template parameter and application metric is named in README.
+SAM's side (the merged LoggingConfig, the roles) comes from translating the template with the
+pinned aws-sam-translator, offline, as `sam validate` does.
 """
 import argparse
 import json
@@ -61,6 +76,51 @@ FIXED_VALUES = {"CALLBRIDGE_ALLOW_DEV_TOKENS": "false"}
 LAMBDA_EXTRA = {"CALLBRIDGE_TABLE_NAME"}
 
 TABLE = "CallsTable"
+
+README = ROOT / "README.md"
+
+# The managed policies SAM attaches to each function's role: its default for logs, and the X-Ray
+# policy it adds because Tracing is set (xray:PutTraceSegments, PutTelemetryRecords and the
+# sampling reads; no access to data). Pinned so that a SAM property that widens the role
+# (VpcConfig, a policy name in Policies, ...) fails here.
+MANAGED_POLICIES = [
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+]
+
+# CloudWatch Logs' retention values (AWS::Logs::LogGroup RetentionInDays).
+RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                  2192, 2557, 2922, 3288, 3653]
+
+# Access log fields (README, Deployment) and the $context variable each must hold.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "protocol": "$context.protocol",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "integrationErrorMessage": "$context.integrationErrorMessage",
+    "errorMessage": "$context.error.message",
+    "apiId": "$context.apiId",
+}
+
+# The application's own metrics (embedded metric format, written by the functions) and the one
+# the access log metric filter makes: namespace, name -> dimension names. README, Deployment,
+# Metrics, is the contract with the code.
+APP_NAMESPACE = "Callbridge"
+APP_METRICS = {
+    "ProviderFailures": ["FunctionName", "Provider"],
+    "Throttled": ["FunctionName", "Operation"],
+}
+FILTER_METRICS = {"ApiThrottled": ["ApiId"]}
+
+ALARM_TOPIC = {"Fn::If": ["HasAlarmTopicArn", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}
 
 
 # --- YAML with CloudFormation short tags -------------------------------------------------
@@ -130,6 +190,8 @@ def describe():
         doc = json.loads(run.stdout)
         facts = {
             "routes": {(r["method"], r["path"]): r["function"] for r in doc["routes"]},
+            # Binary -> the operation it serves (the Operation dimension of its metrics).
+            "operations": {r["function"]: r["operation"] for r in doc["routes"]},
             "variables": set(doc["variables"]),
             "key": doc["dynamodb"]["key"],
             "ttl_attribute": doc["dynamodb"]["ttl_attribute"],
@@ -212,6 +274,52 @@ def refs(node, path):
     return []
 
 
+def sam_translate(t):
+    """The CloudFormation template SAM makes of t (offline; the code URI is replaced by an S3
+    placeholder, as `sam package` would)."""
+    import copy
+    try:
+        import boto3
+        from samtranslator.parser.parser import Parser
+        from samtranslator.translator.translator import Translator
+    except ImportError as e:
+        raise AssertionError(f"aws-sam-translator is missing ({e}): run with the test venv's "
+                             "python (.tools/venv/bin/python)") from e
+    t = copy.deepcopy(t)
+    for res in functions(t).values():
+        if "CodeUri" in (res.get("Properties") or {}):
+            res["Properties"]["CodeUri"] = "s3://bucket/key"
+    glob = (t.get("Globals") or {}).get("Function") or {}
+    if "CodeUri" in glob:
+        glob["CodeUri"] = "s3://bucket/key"
+    session = boto3.session.Session(region_name="us-east-1")
+    return Translator({}, Parser(), boto_session=session).translate(
+        t, parameter_values={}, get_managed_policy_map=lambda: {})
+
+
+def alarm_metrics(alarm):
+    """(namespace, metric name, dimensions as a dict, statistic) of every metric an alarm reads,
+    and the expression it alarms on (None without metric math)."""
+    p = alarm.get("Properties") or {}
+    dims = lambda ds: {d.get("Name"): d.get("Value") for d in ds or []}  # noqa: E731
+    if "Metrics" not in p:
+        stat = p.get("Statistic") or p.get("ExtendedStatistic")
+        return [(p.get("Namespace"), p.get("MetricName"), dims(p.get("Dimensions")), stat)], None
+    metrics, expressions = [], []
+    for m in p["Metrics"]:
+        if "Expression" in m:
+            if m.get("ReturnData", True):
+                expressions.append(m["Expression"])
+            continue
+        if m.get("ReturnData", True):
+            expressions.append(f"metric {m.get('Id')} (ReturnData)")
+        stat = m.get("MetricStat") or {}
+        metric = stat.get("Metric") or {}
+        metrics.append((metric.get("Namespace"), metric.get("MetricName"),
+                        dims(metric.get("Dimensions")), stat.get("Stat")))
+    return metrics, expressions
+
+
 # --- The checks --------------------------------------------------------------------------
 
 class TemplateChecks(unittest.TestCase):
@@ -225,6 +333,9 @@ class TemplateChecks(unittest.TestCase):
         cls.functions = functions(cls.t)
         cls.code = describe()
         cls.variables = cls.code["variables"]
+        cls.cfn = sam_translate(cls.t)
+        cls.cfn_resources = cls.cfn.get("Resources") or {}
+        cls.conditions = cls.t.get("Conditions") or {}
 
     # references
 
@@ -286,6 +397,9 @@ class TemplateChecks(unittest.TestCase):
     # IAM
 
     def test_iam_inline_statements_only(self):
+        # On the template: what the functions' Policies say. The managed policies SAM adds to
+        # the roles it generates (logs, and X-Ray because Tracing is set) are pinned on SAM's
+        # output, in test_generated_roles_have_only_the_expected_managed_policies.
         for name, res in self.functions.items():
             props = res.get("Properties") or {}
             self.assertNotIn("Role", props, f"{name}: an explicit Role bypasses these checks")
@@ -366,6 +480,236 @@ class TemplateChecks(unittest.TestCase):
         self.assertEqual(p.get("AttributeDefinitions"), [{"AttributeName": key, "AttributeType": "S"}])
         self.assertEqual(p.get("TimeToLiveSpecification"), {"AttributeName": ttl, "Enabled": True})
         self.assertEqual(p.get("PointInTimeRecoverySpecification"), {"PointInTimeRecoveryEnabled": True})
+
+    # tracing
+
+    def test_tracing_comes_from_the_parameter(self):
+        param = (self.t.get("Parameters") or {}).get("Tracing") or {}
+        self.assertEqual(param.get("AllowedValues"), ["Active", "PassThrough"], "Tracing parameter")
+        self.assertEqual(param.get("Default"), "Active", "Tracing parameter")
+        glob = (self.t.get("Globals") or {}).get("Function") or {}
+        self.assertEqual(glob.get("Tracing"), {"Ref": "Tracing"}, "Globals/Function/Tracing")
+        for name in self.functions:
+            self.assertNotIn("Tracing", self.functions[name].get("Properties") or {},
+                             f"{name}: its own Tracing overrides the parameter")
+            fn = self.cfn_resources[name].get("Properties") or {}
+            self.assertEqual(fn.get("TracingConfig"), {"Mode": {"Ref": "Tracing"}},
+                             f"{name}: TracingConfig as SAM generates it")
+
+    def test_generated_roles_have_only_the_expected_managed_policies(self):
+        # Tracing is why SAM adds AWSXrayWriteOnlyAccess; the template's own Policies stay
+        # inline DynamoDB statements (checked above, on the template).
+        roles = {k for k, r in self.cfn_resources.items() if r.get("Type") == "AWS::IAM::Role"}
+        expected_roles = set()
+        for name in self.functions:
+            role = ((self.cfn_resources[name].get("Properties") or {}).get("Role") or {})
+            self.assertIsInstance(role, dict, f"{name}: Role")
+            role_id = (role.get("Fn::GetAtt") or [None])[0]
+            self.assertIn(role_id, roles, f"{name}: its role is generated by SAM")
+            expected_roles.add(role_id)
+            p = self.cfn_resources[role_id].get("Properties") or {}
+            self.assertEqual(p.get("ManagedPolicyArns"), MANAGED_POLICIES, f"{role_id}")
+            self.assertFalse({"PermissionsBoundary"} & set(p), role_id)
+            inline = [st for pol in p.get("Policies") or []
+                      for st in as_list((pol.get("PolicyDocument") or {}).get("Statement") or [])]
+            source = [st for pol in as_list((self.functions[name].get("Properties") or {})
+                                            .get("Policies") or [])
+                      for st in as_list(pol.get("Statement") or [])]
+            self.assertEqual(inline, source, f"{role_id}: inline statements are the template's")
+        self.assertEqual(roles, expected_roles, "IAM roles besides the functions'")
+        iam = sorted(k for k, r in self.cfn_resources.items()
+                     if str(r.get("Type", "")).startswith("AWS::IAM::") and k not in roles)
+        self.assertEqual(iam, [], "other IAM resources in SAM's output")
+
+    # logs
+
+    def test_log_retention_parameter(self):
+        param = (self.t.get("Parameters") or {}).get("LogRetentionDays") or {}
+        self.assertEqual(param.get("Type"), "Number")
+        self.assertEqual(param.get("Default"), 30)
+        self.assertEqual(param.get("AllowedValues"), RETENTION_DAYS)
+
+    def assert_log_group(self, logical_id, where, condition=None):
+        group = self.resources.get(logical_id) or {}
+        self.assertEqual(group.get("Type"), "AWS::Logs::LogGroup", f"{where}: {logical_id}")
+        self.assertEqual(group.get("Condition"), condition, f"{where}: {logical_id} Condition")
+        self.assertEqual((group.get("Properties") or {}).get("RetentionInDays"),
+                         {"Ref": "LogRetentionDays"}, f"{where}: {logical_id} retention")
+        # Chosen deliberately (template.yaml says why), not left to the default.
+        self.assertEqual(group.get("DeletionPolicy"), "Delete", f"{where}: {logical_id}")
+        self.assertEqual(group.get("UpdateReplacePolicy"), "Retain", f"{where}: {logical_id}")
+        return group
+
+    def test_each_function_logs_json_to_its_own_log_group(self):
+        seen = {}
+        for name in self.functions:
+            # As SAM merges Globals' LoggingConfig with the function's own.
+            config = (self.cfn_resources[name].get("Properties") or {}).get("LoggingConfig") or {}
+            self.assertEqual(config.get("LogFormat"), "JSON", name)
+            self.assertEqual(config.get("ApplicationLogLevel"), {"Ref": "LogLevel"}, name)
+            ref = config.get("LogGroup")
+            self.assertIsInstance(ref, dict, f"{name}: LogGroup must Ref its log group")
+            self.assertEqual(set(ref), {"Ref"}, f"{name}: LogGroup must Ref its log group")
+            group_id = ref["Ref"]
+            self.assertNotIn(group_id, seen, f"{name} shares {group_id} with {seen.get(group_id)}")
+            seen[group_id] = name
+            group = self.assert_log_group(group_id, name)
+            self.assertEqual((group.get("Properties") or {}).get("LogGroupName"),
+                             {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{binary_of(self.functions[name])}"},
+                             f"{name}: {group_id} name")
+
+    def access_log_settings(self):
+        api = self.resources.get("HttpApi") or {}
+        settings = (api.get("Properties") or {}).get("AccessLogSettings")
+        self.assertIsInstance(settings, dict, "HttpApi: AccessLogSettings")
+        branches = settings.get("Fn::If")
+        self.assertIsInstance(branches, list, "HttpApi: AccessLogSettings must be an Fn::If")
+        self.assertEqual(len(branches), 3)
+        self.assertEqual(branches[0], "AccessLogsEnabled", "HttpApi: AccessLogSettings condition")
+        self.assertEqual(branches[2], {"Ref": "AWS::NoValue"}, "HttpApi: no access logs when off")
+        return branches[1]
+
+    def test_access_logs_go_to_their_log_group(self):
+        self.assertEqual(self.conditions.get("AccessLogsEnabled"),
+                         {"Fn::Equals": [{"Ref": "ApiAccessLogs"}, "true"]})
+        settings = self.access_log_settings()
+        self.assertEqual(settings.get("DestinationArn"),
+                         {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}, "access log destination")
+        group = self.assert_log_group("ApiAccessLogGroup", "access logs", "AccessLogsEnabled")
+        name = (group.get("Properties") or {}).get("LogGroupName")
+        self.assertTrue(str((name or {}).get("Fn::Sub", "")).startswith("/aws/vendedlogs/"),
+                        f"access log group name {name}: keep it under /aws/vendedlogs/")
+        for n in self.functions:
+            config = (self.cfn_resources[n].get("Properties") or {}).get("LoggingConfig") or {}
+            self.assertNotEqual(config.get("LogGroup"), {"Ref": "ApiAccessLogGroup"},
+                                f"{n} logs to the access log group")
+
+    def test_access_log_format(self):
+        fmt = self.access_log_settings().get("Format")
+        self.assertIsInstance(fmt, str, "access log Format")
+        self.assertNotIn("\n", fmt, "access log Format must be one line")
+        try:
+            fields = json.loads(fmt)
+        except ValueError as e:
+            self.fail(f"access log Format is not a JSON object: {e}")
+        self.assertEqual(fields, ACCESS_LOG_FIELDS)
+        for leak in ("$context.path", "$context.identity.userAgent", "$context.authorizer"):
+            self.assertNotIn(leak, fmt)
+
+    def test_api_throttled_metric_filter(self):
+        f = self.resources.get("ApiThrottledMetricFilter") or {}
+        self.assertEqual(f.get("Type"), "AWS::Logs::MetricFilter")
+        self.assertEqual(f.get("Condition"), "AccessLogsEnabled")
+        p = f.get("Properties") or {}
+        self.assertEqual(p.get("LogGroupName"), {"Ref": "ApiAccessLogGroup"})
+        used = set(re.findall(r"\$\.(\w+)", p.get("FilterPattern", "")))
+        self.assertEqual(used, {"status", "integrationStatus"}, p.get("FilterPattern"))
+        (t,) = p.get("MetricTransformations") or [None]
+        self.assertEqual((t.get("MetricNamespace"), t.get("MetricName")),
+                         (APP_NAMESPACE, "ApiThrottled"))
+        # The alarm's ApiId dimension is Ref HttpApi: the value must be the API's id field.
+        dims = {d["Key"]: d["Value"] for d in t.get("Dimensions") or []}
+        self.assertEqual(sorted(dims), FILTER_METRICS["ApiThrottled"])
+        self.assertEqual(dims, {"ApiId": "$.apiId"}, "metric filter dimensions")
+        self.assertEqual(ACCESS_LOG_FIELDS["apiId"], "$context.apiId")
+
+    # alarms
+
+    def alarms(self):
+        return {k: r for k, r in self.resources.items() if r.get("Type") == "AWS::CloudWatch::Alarm"}
+
+    def test_alarm_conditions_and_topic(self):
+        c = self.conditions
+        self.assertEqual(c.get("HasAlarmEmail"),
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]})
+        self.assertEqual(c.get("HasAlarmTopicArn"),
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]})
+        self.assertEqual(c.get("AlarmsEnabled"),
+                         {"Fn::Or": [{"Condition": "HasAlarmEmail"}, {"Condition": "HasAlarmTopicArn"}]})
+        topic = self.resources.get("AlarmTopic") or {}
+        self.assertEqual(topic.get("Type"), "AWS::SNS::Topic")
+        self.assertEqual(topic.get("Condition"), "HasAlarmEmail")
+        self.assertEqual((topic.get("Properties") or {}).get("Subscription"),
+                         [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}])
+        # The topic exists only for AlarmEmail, so both may not be given (ALARM_TOPIC would pick
+        # the ARN and silently drop the address).
+        rule = ((self.t.get("Rules") or {}).get("AlarmDestination") or {})
+        self.assertEqual([a.get("Assert") for a in rule.get("Assertions") or []],
+                         [{"Fn::Or": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]},
+                                      {"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}])
+
+    def test_every_alarm_notifies_the_topic_only_when_alarms_are_on(self):
+        alarms = self.alarms()
+        self.assertTrue(alarms, "no alarms")
+        for name, alarm in alarms.items():
+            cond = alarm.get("Condition")
+            ok = cond == "AlarmsEnabled" or {"Condition": "AlarmsEnabled"} in (
+                (self.conditions.get(cond) or {}).get("Fn::And") or [])
+            self.assertTrue(ok, f"{name}: Condition {cond!r} does not require AlarmsEnabled")
+            p = alarm.get("Properties") or {}
+            self.assertEqual(p.get("AlarmActions"), [ALARM_TOPIC], f"{name}: AlarmActions")
+            self.assertEqual(p.get("OKActions"), [ALARM_TOPIC], f"{name}: OKActions")
+            self.assertNotIn("InsufficientDataActions", p, name)
+            self.assertEqual(p.get("TreatMissingData"), "notBreaching", name)
+            threshold = p.get("Threshold")
+            threshold = threshold.get("Ref") if isinstance(threshold, dict) else None
+            self.assertTrue(threshold and threshold.startswith("Alarm"),
+                            f"{name}: Threshold must Ref an Alarm* parameter, not {p.get('Threshold')!r}")
+            self.assertEqual(((self.t.get("Parameters") or {}).get(threshold) or {}).get("Type"),
+                             "Number", f"{name}: {threshold}")
+
+    def expected_alarms(self):
+        """Alarm logical id -> (the metrics it reads, statistic)."""
+        api = {"ApiId": {"Ref": "HttpApi"}}
+        fn_ref = {binary_of(r): {"Ref": n} for n, r in self.functions.items()}
+        creator = [b for b, op in self.code["operations"].items() if op == "CreateCall"]
+        self.assertEqual(len(creator), 1, "one function serves CreateCall")
+        expected = {
+            "Api5xxRateAlarm": [("AWS/ApiGateway", "5xx", api, "Sum"),
+                                ("AWS/ApiGateway", "Count", api, "Sum")],
+            "ApiLatencyP99Alarm": [("AWS/ApiGateway", "Latency", api, "p99")],
+            "ApiThrottledAlarm": [(APP_NAMESPACE, "ApiThrottled", api, "Sum")],
+            "ProviderFailuresAlarm": [(APP_NAMESPACE, "ProviderFailures",
+                                       {"FunctionName": fn_ref[creator[0]],
+                                        "Provider": {"Ref": "Provider"}}, "Sum")],
+            "ThrottledAlarm": [(APP_NAMESPACE, "Throttled",
+                                {"FunctionName": fn_ref[b], "Operation": op}, "Sum")
+                               for b, op in sorted(self.code["operations"].items())],
+        }
+        for name, res in self.functions.items():
+            prefix = name[:-len("Function")] if name.endswith("Function") else name
+            for metric in ("Errors", "Throttles"):
+                expected[f"{prefix}{metric}Alarm"] = [
+                    ("AWS/Lambda", metric, {"FunctionName": {"Ref": name}}, "Sum")]
+        return expected
+
+    def test_alarms_watch_the_right_metrics(self):
+        expected = self.expected_alarms()
+        alarms = self.alarms()
+        self.assertEqual(sorted(alarms), sorted(expected), "alarms")
+        for name, metrics in expected.items():
+            got, expressions = alarm_metrics(alarms[name])
+            key = lambda m: json.dumps(m, sort_keys=True)  # noqa: E731
+            self.assertEqual(sorted(got, key=key), sorted(metrics, key=key), name)
+            if expressions is not None:
+                self.assertEqual(len(expressions), 1, f"{name}: one expression returns data")
+                ids = {m["Id"] for m in alarms[name]["Properties"]["Metrics"] if "MetricStat" in m}
+                used = set(re.findall(r"[a-z][A-Za-z0-9_]*", expressions[0])) & ids
+                self.assertEqual(used, ids, f"{name}: the expression reads every metric")
+        for name, metrics in expected.items():
+            for ns, metric, dims, _ in metrics:
+                if ns == APP_NAMESPACE:
+                    declared = {**APP_METRICS, **FILTER_METRICS}.get(metric)
+                    self.assertEqual(sorted(dims), declared, f"{name}: dimensions of {metric}")
+
+    def test_readme_names_parameters_and_metrics(self):
+        text = README.read_text(encoding="utf-8")
+        missing = [p for p in (self.t.get("Parameters") or {}) if f"`{p}`" not in text]
+        self.assertEqual(missing, [], "parameters README does not name (Deployment)")
+        for metric, dims in {**APP_METRICS, **FILTER_METRICS}.items():
+            for word in [metric, *dims]:
+                self.assertIn(f"`{word}`", text, f"README: metric {metric}")
+        self.assertIn(f"`{APP_NAMESPACE}`", text)
 
     # helpers
 
