@@ -63,7 +63,7 @@ except ImportError as missing:  # pragma: no cover - depends on the interpreter
 
 SPEC_PATH = os.environ.get("CALLBRIDGE_OPENAPI") or os.path.join(ROOT, "openapi.yaml")
 BINARY = os.environ.get("CALLBRIDGE_LOCAL_BIN") or os.path.join(
-    ROOT, "target", "debug", "callbridge-local"
+    os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "debug", "callbridge-local"
 )
 SPEC_URI = "urn:callbridge:openapi"
 
@@ -81,6 +81,8 @@ HMS_TEMPLATE = "6470b7a5e3f47d5e9a1c0f33"
 HMS_ROLE = "guest"
 
 # The DynamoDB deployment.
+MEMBERS_STREAM_KEY = "openapi-check-members-key"
+MEMBERS_STREAM_SECRET = b"openapi-check-members-stream-secret"
 DDB_STREAM_KEY = "openapi-check-ddb-key"
 DDB_STREAM_SECRET = b"openapi-check-ddb-stream-secret"
 DDB_AGORA_APP_ID = "970ca35de60c44645bbae8a215061b33"
@@ -418,6 +420,35 @@ def dynamodb_mock_handler():
     return Handler
 
 
+def stream_mock_handler():
+    """Stream Chat's query-members operation (GET /members?api_key=&payload=), as Stream's
+    server SDKs call it: alice is a member of messaging:general, the channel messaging:nope does
+    not exist (404, code 16), every other user is no member; a user id starting with
+    `stream-500` gets a 500."""
+    state = {"requests": []}
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            url = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(url.query))
+            payload = json.loads(query.get("payload", "{}"))
+            user = payload.get("filter_conditions", {}).get("id", {}).get("$eq", "")
+            state["requests"].append((url.path, payload))
+            if payload.get("id") == "nope":
+                return self.answer(404, {
+                    "code": 16, "StatusCode": 404, "duration": "0.30ms", "details": [],
+                    "message": 'QueryMembers failed with error: "channel messaging:nope does not exist"',
+                    "more_info": "https://getstream.io/chat/docs/api_errors_response"})
+            if user.startswith("stream-500"):
+                return self.answer(500, {"code": -1, "message": "internal", "StatusCode": 500})
+            member = payload.get("id") == "general" and user == "alice"
+            members = [{"user_id": user, "user": {"id": user}}] if member else []
+            return self.answer(200, {"members": members, "duration": "0.50ms"})
+
+    Handler.state = state
+    return Handler
+
+
 def ensure_binary():
     if os.path.exists(BINARY):
         return
@@ -646,9 +677,10 @@ class Document(unittest.TestCase):
 
     def test_documents_every_error_status_and_its_headers(self):
         expected = {
-            "createCall": {"201", "400", "401", "403", "405", "413", "429", "500", "502", "503"},
+            "createCall": {"201", "400", "401", "403", "404", "405", "413", "429", "500", "502",
+                           "503"},
             "getCallToken": {"201", "400", "401", "403", "404", "405", "413", "429", "500",
-                             "503"},
+                             "502", "503"},
         }
         for op in OPERATIONS.values():
             with self.subTest(op.id):
@@ -973,6 +1005,7 @@ class Hms(LiveServer):
         cls.rooms = handler.state["rooms"]
         return {
             "CALLBRIDGE_PROVIDER": "hms",
+            "CALLBRIDGE_MEMBERSHIP": "off",
             "STREAM_API_KEY": HMS_STREAM_KEY,
             "STREAM_API_SECRET": HMS_STREAM_SECRET.decode(),
             "HMS_APP_ACCESS_KEY": HMS_ACCESS_KEY,
@@ -1117,6 +1150,53 @@ class Hms(LiveServer):
         self.assertError(r, 403, 17)
 
 
+class Members(LiveServer):
+    """An Agora deployment whose calls are private to channel members, against a mock of Stream
+    Chat's query-members operation."""
+
+    api_key = MEMBERS_STREAM_KEY
+    secret = MEMBERS_STREAM_SECRET
+
+    @classmethod
+    def start_mocks(cls):
+        handler = stream_mock_handler()
+        cls.mock = MockServer(handler)
+        cls.addClassCleanup(cls.mock.stop)
+        cls.asked = handler.state["requests"]
+        return {
+            "STREAM_API_KEY": MEMBERS_STREAM_KEY,
+            "STREAM_API_SECRET": MEMBERS_STREAM_SECRET.decode(),
+            "AGORA_APP_ID": DDB_AGORA_APP_ID,
+            "AGORA_APP_CERTIFICATE": "1" * 32,
+            "CALLBRIDGE_MEMBERSHIP": "stream",
+            "STREAM_API_BASE_URL": f"http://127.0.0.1:{cls.mock.port}",
+        }
+
+    def test_members_201_others_403_unknown_channel_404(self):
+        r = self.create("members-1", token=self.token("alice"))
+        self.assertEqual(r.status, 201, r)
+        r = self.create("members-2", token=self.token("bob"))
+        self.assertError(r, 403, 17, contains='"bob" is not a member of channel "messaging:general"')
+        r = self.create("members-3", channel=("messaging", "nope"), token=self.token("alice"))
+        self.assertError(r, 404, 16, contains='channel "messaging:nope" does not exist')
+        r = self.get_token("members-1", token=self.token("bob"))
+        self.assertError(r, 403, 17, contains="not a member of this call's channel")
+        r = self.get_token("members-1", token=self.token("alice"))
+        self.assertEqual(r.status, 201, r)
+
+    def test_502_when_stream_fails_and_server_tokens_are_not_checked(self):
+        r = self.create("members-4", token=self.token("alice"))
+        self.assertEqual(r.status, 201, r)
+        r = self.get_token("members-4", token=self.token("stream-500"))
+        self.assertError(r, 502, -1, contains="Stream Chat did not answer")
+        self.assertEqual(r.headers.get("retry-after"), "1")
+        before = len(self.asked)
+        r = self.get_token("members-4", token=jwt({"server": True}, self.secret),
+                           body={"user_id": "carol"})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(len(self.asked), before, "a server token is not checked")
+
+
 class DynamoDbFailures(LiveServer):
     """An Agora deployment on DynamoDB whose endpoint throttles, fails or answers by call id."""
 
@@ -1129,6 +1209,7 @@ class DynamoDbFailures(LiveServer):
         cls.mock = MockServer(handler)
         cls.addClassCleanup(cls.mock.stop)
         return {
+            "CALLBRIDGE_MEMBERSHIP": "off",
             "STREAM_API_KEY": DDB_STREAM_KEY,
             "STREAM_API_SECRET": DDB_STREAM_SECRET.decode(),
             "AGORA_APP_ID": DDB_AGORA_APP_ID,

@@ -1,6 +1,7 @@
 //! Configuration: read from the environment once, at start, into types. A missing or malformed
 //! setting stops the start with a message naming the variable.
 
+use crate::chat::stream::{self, StreamConfig};
 use crate::domain::{Grants, ProviderKind};
 use crate::providers::agora::AgoraConfig;
 use crate::providers::hms::HmsConfig;
@@ -24,6 +25,9 @@ pub const VARIABLES: &[&str] = &[
     "CALLBRIDGE_CALL_TTL_SECONDS",
     "CALLBRIDGE_ALLOW_DEV_TOKENS",
     "CALLBRIDGE_TABLE_NAME",
+    "CALLBRIDGE_MEMBERSHIP",
+    "CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS",
+    "STREAM_API_BASE_URL",
     "AGORA_APP_ID",
     "AGORA_APP_CERTIFICATE",
     "AGORA_ROLE_MAP",
@@ -97,6 +101,9 @@ pub struct Config {
     pub call_ttl_secs: u64,
     /// DynamoDB table; `None` means the in-memory store (local server only).
     pub table_name: Option<String>,
+    /// Calls private to their channel's members, checked against Stream Chat
+    /// (`CALLBRIDGE_MEMBERSHIP=stream`, the default); `None` when off.
+    pub membership: Option<StreamConfig>,
 }
 
 impl Config {
@@ -161,6 +168,42 @@ impl Config {
             check_table_name(t).map_err(|e| err("CALLBRIDGE_TABLE_NAME", e))?;
         }
 
+        let membership = match get("CALLBRIDGE_MEMBERSHIP")
+            .map(|m| m.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("stream") => {
+                let api_base = http_url(&get, "STREAM_API_BASE_URL", stream::DEFAULT_API_BASE)?;
+                let cache_secs = match get("CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS") {
+                    None => stream::DEFAULT_CACHE_SECS,
+                    Some(s) => s
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n <= stream::MAX_CACHE_SECS)
+                        .ok_or_else(|| {
+                            err(
+                                "CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS",
+                                format!("is {s:?}; use whole seconds from 0 (no cache) to 3600"),
+                            )
+                        })?,
+                };
+                Some(StreamConfig {
+                    api_key: api_key.clone(),
+                    api_secret: api_secret.clone(),
+                    api_base,
+                    cache_secs,
+                })
+            }
+            Some("off") => None,
+            Some(other) => {
+                return Err(err(
+                    "CALLBRIDGE_MEMBERSHIP",
+                    format!("is {other:?}; use stream or off"),
+                ));
+            }
+        };
+
         Ok(Config {
             api_key,
             api_secret,
@@ -172,8 +215,21 @@ impl Config {
             token_ttl_secs,
             call_ttl_secs,
             table_name,
+            membership,
         })
     }
+}
+
+/// An `http(s)` base URL setting, without its trailing slash.
+pub fn http_url(get: &Lookup<'_>, var: &'static str, default: &str) -> Result<String, ConfigError> {
+    let url = get(var).unwrap_or_else(|| default.to_string());
+    let url = url.trim().trim_end_matches('/').to_string();
+    if !(url.starts_with("https://") || url.starts_with("http://"))
+        || url.parse::<http::Uri>().is_err()
+    {
+        return Err(err(var, "must be an http(s) URL"));
+    }
+    Ok(url)
 }
 
 /// DynamoDB's rule for table names: 3 to 255 characters of `a-z A-Z 0-9 _ - .`.

@@ -12,10 +12,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod flight;
 pub mod jwt;
 pub mod outbound;
 pub mod providers;

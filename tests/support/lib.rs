@@ -17,8 +17,10 @@ pub const API_SECRET: &str = "callbridge-fixture-secret";
 pub const AGORA_APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
 pub const AGORA_CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
 
-/// The fixture configuration as environment variables (Agora; guests may do nothing).
+/// The fixture configuration as environment variables (Agora; guests may do nothing; no
+/// membership check: the membership tests point it at their Stream Chat mock).
 pub const FIXTURE_ENV: &[(&str, &str)] = &[
+    ("CALLBRIDGE_MEMBERSHIP", "off"),
     ("STREAM_API_KEY", API_KEY),
     ("STREAM_API_SECRET", API_SECRET),
     ("AGORA_APP_ID", AGORA_APP_ID),

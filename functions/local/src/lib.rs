@@ -37,6 +37,8 @@ pub const SANDBOX_GROUPS: &[&[(&str, &str)]] = &[
         ("AGORA_APP_CERTIFICATE", "11111111111111111111111111111111"),
     ],
     &[("CALLBRIDGE_ALLOW_DEV_TOKENS", "true")],
+    // The sandbox's demo key is no Stream app: nobody to ask who is a member.
+    &[("CALLBRIDGE_MEMBERSHIP", "off")],
 ];
 
 /// Settings for the local server: the environment (empty values count as unset), or the
@@ -296,7 +298,14 @@ mod tests {
             ("AGORA_APP_CERTIFICATE", "5CFd2fd1755d40ecb72977518be15d3b"),
             ("CALLBRIDGE_ALLOW_DEV_TOKENS", "false"),
         ]);
-        assert_eq!(filled, ["STREAM_API_KEY", "STREAM_API_SECRET"]);
+        assert_eq!(
+            filled,
+            [
+                "STREAM_API_KEY",
+                "STREAM_API_SECRET",
+                "CALLBRIDGE_MEMBERSHIP"
+            ]
+        );
         assert_eq!(
             lookup("AGORA_APP_ID").as_deref(),
             Some("970CA35de60c44645bbae8a215061b33")

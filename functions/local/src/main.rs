@@ -159,6 +159,15 @@ async fn serve_on<S: Storage>(
 fn banner(config: &Config, addr: SocketAddr, sandbox: &[&str]) {
     let base = format!("http://{addr}");
     eprintln!("\nCallbridge local server listening on {base}");
+    match &config.membership {
+        None => eprintln!(
+            "  members:  not checked (CALLBRIDGE_MEMBERSHIP=off): any user with a token may create and join any call"
+        ),
+        Some(m) => eprintln!(
+            "  members:  checked against Stream Chat at {} (members cached {} s)",
+            m.api_base, m.cache_secs
+        ),
+    }
     if sandbox.is_empty() {
         eprintln!(
             "  mode:     configured from the environment (provider {})",

@@ -11,6 +11,7 @@ pub fn config_with(extra: &[(&str, &str)]) -> Config {
     let base = [
         ("STREAM_API_KEY", "bench-key"),
         ("STREAM_API_SECRET", SECRET),
+        ("CALLBRIDGE_MEMBERSHIP", "off"),
         ("AGORA_APP_ID", "970CA35de60c44645bbae8a215061b33"),
         ("AGORA_APP_CERTIFICATE", "5CFd2fd1755d40ecb72977518be15d3b"),
     ];

@@ -11,6 +11,7 @@ pub use error::{ApiError, Operation};
 pub use route::{CREATE_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, route_of};
 
 use crate::auth::{Authenticator, Credentials};
+use crate::chat::stream::StreamMembers;
 use crate::config::Config;
 use crate::domain::{Actor, Permission};
 use crate::outbound::{self, NoTrustRoots};
@@ -104,9 +105,10 @@ impl<S: Storage> Callbridge<S> {
 
     pub fn start_with_clock(config: Config, store: S, clock: Clock) -> Result<Self, StartError> {
         // One HTTPS client for every outbound call, built only when something needs it.
-        let client = match &config.hms {
-            Some(_) => Some(outbound::https_client(hms::CONNECT_TIMEOUT)?),
-            None => None,
+        let client = if config.hms.is_some() || config.membership.is_some() {
+            Some(outbound::https_client(hms::CONNECT_TIMEOUT)?)
+        } else {
+            None
         };
         let auth = Authenticator::new(
             config.api_key.clone(),
@@ -119,7 +121,7 @@ impl<S: Storage> Callbridge<S> {
             config
                 .hms
                 .clone()
-                .zip(client)
+                .zip(client.clone())
                 .map(|(cfg, client)| Hms::new(cfg, client)),
         );
         let rules = Rules {
@@ -127,10 +129,14 @@ impl<S: Storage> Callbridge<S> {
             token_ttl_secs: config.token_ttl_secs,
             call_ttl_secs: config.call_ttl_secs,
         };
+        let mut calls = Calls::new(rules, providers, store);
+        if let Some((cfg, client)) = config.membership.clone().zip(client) {
+            calls = calls.with_members(Arc::new(StreamMembers::new(cfg, client)));
+        }
         Ok(Callbridge {
             config,
             auth,
-            calls: Calls::new(rules, providers, store),
+            calls,
             clock,
         })
     }

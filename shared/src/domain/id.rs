@@ -116,6 +116,11 @@ impl ChannelCid {
     pub fn as_str(&self) -> &str {
         &self.cid
     }
+
+    /// `(type, id)`. The type never holds a `:`, so the first one separates them.
+    pub fn parts(&self) -> (&str, &str) {
+        self.cid.split_once(':').unwrap_or((&self.cid, ""))
+    }
 }
 
 impl fmt::Display for ChannelCid {
@@ -202,6 +207,10 @@ mod tests {
                 .unwrap()
                 .as_str(),
             "messaging:General!1"
+        );
+        assert_eq!(
+            ChannelCid::parse("team", "a:b:c").unwrap().parts(),
+            ("team", "a:b:c")
         );
         assert_eq!(ChannelCid::parse("", "x"), Err(ChannelError::BadType));
         assert_eq!(ChannelCid::parse("a:b", "x"), Err(ChannelError::BadType));

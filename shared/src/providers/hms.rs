@@ -1,9 +1,10 @@
 //! 100ms: rooms over the REST API, management tokens (cached), app tokens (signed locally).
 
 use super::{JoinToken, Provider, TokenFor};
-use crate::config::{ConfigError, Lookup, config_error, parse_map};
+use crate::config::{ConfigError, Lookup, config_error, http_url, parse_map};
 use crate::domain::{Call, CallId, CallOptions, OptionValue, ProviderDetails};
 use crate::error::Error;
+use crate::flight::SingleFlight;
 use crate::jwt;
 use crate::outbound::HttpsClient;
 use crate::secret::Secret;
@@ -12,9 +13,8 @@ use http_body_util::{BodyExt, Full};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 pub const DEFAULT_API_BASE: &str = "https://api.100ms.live/v2";
 /// Bounds on one 100ms request. Worst case for room creation: three attempts of at most 2.5 s
@@ -93,13 +93,7 @@ impl HmsConfig {
                 .into_iter()
                 .collect(),
         };
-        let api_base = get("HMS_API_BASE_URL").unwrap_or_else(|| DEFAULT_API_BASE.to_string());
-        let api_base = api_base.trim().trim_end_matches('/').to_string();
-        if !(api_base.starts_with("https://") || api_base.starts_with("http://"))
-            || api_base.parse::<http::Uri>().is_err()
-        {
-            return Err(config_error("HMS_API_BASE_URL", "must be an http(s) URL"));
-        }
+        let api_base = http_url(get, "HMS_API_BASE_URL", DEFAULT_API_BASE)?;
         Ok(Some(HmsConfig {
             app_access_key: need("HMS_APP_ACCESS_KEY")?,
             app_secret: Secret::new(need("HMS_APP_SECRET")?),
@@ -238,9 +232,6 @@ pub enum HmsError {
     Disabled(String),
 }
 
-/// One room request under way, shared by everyone waiting for that room.
-type Flight = Arc<OnceCell<Result<Room, HmsError>>>;
-
 /// The 100ms provider: configuration, one HTTP client and the cached management token.
 pub struct Hms {
     cfg: HmsConfig,
@@ -248,7 +239,7 @@ pub struct Hms {
     management: Mutex<Option<(String, u64)>>,
     /// Room requests under way, by room name: concurrent creates of one new call in this
     /// process share one request (across processes the conditional put still decides).
-    in_flight: Mutex<HashMap<String, Flight>>,
+    rooms_in_flight: SingleFlight<Result<Room, HmsError>>,
 }
 
 impl std::fmt::Debug for Hms {
@@ -373,7 +364,7 @@ impl Hms {
             cfg,
             client,
             management: Mutex::new(None),
-            in_flight: Mutex::new(HashMap::new()),
+            rooms_in_flight: SingleFlight::default(),
         }
     }
 
@@ -435,19 +426,9 @@ impl Hms {
         options: &RoomOptions,
         now: u64,
     ) -> Result<Room, HmsError> {
-        let cell = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(in_flight.entry(name.to_string()).or_default())
-        };
-        let result = cell
-            .get_or_init(|| self.create_enabled_room(name, options, now))
+        self.rooms_in_flight
+            .run(name, || self.create_enabled_room(name, options, now))
             .await
-            .clone();
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if in_flight.get(name).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            in_flight.remove(name);
-        }
-        result
     }
 
     async fn create_enabled_room(

@@ -1,7 +1,7 @@
 //! Create Call: create (or reuse) the call of an id in a channel, and a join token for its
 //! creator.
 
-use super::Calls;
+use super::{Calls, Naming};
 use crate::domain::{Actor, Call, CallId, CallOptions, CallType, ChannelCid, Permission};
 use crate::error::Error;
 use crate::providers::{JoinToken, TokenFor};
@@ -49,6 +49,9 @@ impl<S: Storage> Calls<S> {
         })?;
         let id = id.unwrap_or_else(CallId::generate);
         let options = self.providers.options(&options)?;
+        // Before anything is written and before a provider is asked.
+        self.require_member(&cid, &actor, Naming::TheChannel, now)
+            .await?;
         let same_channel = |existing: Call| {
             if existing.cid != cid {
                 return Err(Error::Forbidden(format!(

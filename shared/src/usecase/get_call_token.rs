@@ -1,6 +1,6 @@
 //! Get Call Token: a join token for an existing call.
 
-use super::Calls;
+use super::{Calls, Naming};
 use crate::domain::{Actor, CallId, Permission};
 use crate::error::Error;
 use crate::providers::{JoinToken, TokenFor};
@@ -23,6 +23,8 @@ impl<S: Storage> Calls<S> {
             .get(&cmd.id, now)
             .await?
             .ok_or_else(|| Error::NotFound(format!("call {:?} does not exist", cmd.id.as_str())))?;
+        self.require_member(&call.cid, &cmd.actor, Naming::TheCallsChannel, now)
+            .await?;
         let to = TokenFor {
             actor: &cmd.actor,
             lifetime: self.rules.token_ttl_secs,

@@ -7,9 +7,11 @@ pub mod get_call_token;
 pub use create_call::{CreateCall, CreatedCall};
 pub use get_call_token::GetCallToken;
 
-use crate::domain::{Actor, Grants, Permission};
+use crate::chat::{Members, Membership};
+use crate::domain::{Actor, ChannelCid, Grants, Permission};
 use crate::error::Error;
 use crate::providers::Providers;
+use std::sync::Arc;
 
 /// The rules the use cases apply, from the configuration.
 #[derive(Clone, Debug)]
@@ -21,12 +23,21 @@ pub struct Rules {
     pub call_ttl_secs: u64,
 }
 
-/// What the use cases work with: the rules, the providers and the store. Built once per process.
-#[derive(Debug)]
+/// What the use cases work with: the rules, the providers, the store and, when calls are
+/// private to channel members, who answers membership. Built once per process.
 pub struct Calls<S> {
     rules: Rules,
     providers: Providers,
     store: S,
+    members: Option<Arc<dyn Members>>,
+}
+
+/// How a membership refusal is worded: Create Call names the channel the caller sent; Get
+/// Call Token does not reveal the channel of a call the caller knows only by id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    TheChannel,
+    TheCallsChannel,
 }
 
 impl<S> Calls<S> {
@@ -35,6 +46,46 @@ impl<S> Calls<S> {
             rules,
             providers,
             store,
+            members: None,
+        }
+    }
+
+    /// Calls private to their channel's members: user tokens must be members (server tokens
+    /// act with the app's authority and are not checked).
+    pub fn with_members(mut self, members: Arc<dyn Members>) -> Self {
+        self.members = Some(members);
+        self
+    }
+
+    /// Refuses a user-token actor who is not a member of `cid` (when membership is on).
+    async fn require_member(
+        &self,
+        cid: &ChannelCid,
+        actor: &Actor,
+        naming: Naming,
+        now: u64,
+    ) -> Result<(), Error> {
+        let Some(members) = &self.members else {
+            return Ok(());
+        };
+        if actor.server {
+            return Ok(());
+        }
+        match (members.membership(cid, &actor.user_id, now).await?, naming) {
+            (Membership::Member, _) => Ok(()),
+            (Membership::NoChannel, Naming::TheChannel) => Err(Error::NotFound(format!(
+                "channel {:?} does not exist",
+                cid.as_str()
+            ))),
+            (_, Naming::TheChannel) => Err(Error::Forbidden(format!(
+                "user {:?} is not a member of channel {:?}",
+                actor.user_id,
+                cid.as_str()
+            ))),
+            (_, Naming::TheCallsChannel) => Err(Error::Forbidden(format!(
+                "user {:?} is not a member of this call's channel",
+                actor.user_id
+            ))),
         }
     }
 
