@@ -3,7 +3,7 @@
 
 use callbridge::Callbridge;
 use callbridge::store::memory::MemoryStore;
-use callbridge_local::{local_lookup, serve, user_token};
+use callbridge_local::{ServeOptions, local_lookup, serve_with, user_token};
 use callbridge_tests::*;
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
@@ -12,12 +12,18 @@ use std::time::Duration;
 
 struct Server {
     base: String,
+    /// `127.0.0.1:PORT`
+    addr: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     app: Arc<Callbridge<MemoryStore>>,
 }
 
 async fn start() -> Server {
+    start_with(ServeOptions::default()).await
+}
+
+async fn start_with(options: ServeOptions) -> Server {
     let (lookup, filled) = local_lookup(|_| None);
     assert!(
         filled.contains(&"STREAM_API_SECRET"),
@@ -26,13 +32,15 @@ async fn start() -> Server {
     let config = callbridge::Config::from_lookup(lookup).unwrap();
     let app = Arc::new(Callbridge::new(config, MemoryStore::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap().to_string();
+    let base = format!("http://{addr}");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, Arc::clone(&app), async {
+    let task = tokio::spawn(serve_with(listener, Arc::clone(&app), options, async {
         let _ = rx.await;
     }));
     Server {
         base,
+        addr,
         stop: Some(tx),
         task,
         app,
@@ -331,4 +339,168 @@ fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> Option
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Abuse over raw sockets: bodies that never come, requests hyper itself refuses.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Generous bound for every raw exchange: a server that never answers fails the test instead
+/// of hanging it.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+
+/// One response as read off a raw connection.
+#[derive(Debug)]
+struct RawResponse {
+    status: u16,
+    /// Status line and headers, as sent.
+    head: String,
+    /// The body parsed as JSON (Null when empty).
+    body: Value,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Reads one response from `stream`: its head, then the body its Content-Length announces.
+async fn read_response(stream: &mut TcpStream) -> RawResponse {
+    tokio::time::timeout(ANSWER_WITHIN, async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = stream.read(&mut chunk).await.expect("read the response");
+            assert!(
+                n > 0,
+                "connection closed before a response head: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8(buf[..head_end].to_vec()).expect("ASCII head");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("status line of {head:?}"));
+        let mut r = RawResponse {
+            status,
+            head,
+            body: Value::Null,
+        };
+        let len: usize = r
+            .header("content-length")
+            .map(|v| v.parse().expect("numeric content-length"))
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            let n = stream.read(&mut chunk).await.expect("read the body");
+            assert!(n > 0, "connection closed inside the body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = &buf[head_end..head_end + len];
+        if !body.is_empty() {
+            r.body = serde_json::from_slice(body)
+                .unwrap_or_else(|_| panic!("JSON body: {:?}", String::from_utf8_lossy(body)));
+        }
+        r
+    })
+    .await
+    .expect("answered within 30 s")
+}
+
+/// Asserts the server closes `stream` (after its last answer), within the bound.
+async fn assert_closed(stream: &mut TcpStream) {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(ANSWER_WITHIN, stream.read_to_end(&mut rest)).await;
+    match read {
+        Ok(Ok(_)) => assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest)),
+        // A reset after the answer is a close too.
+        Ok(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        Err(_) => panic!("connection still open after 30 s"),
+    }
+}
+
+/// Headers of a Get Call Token request announcing a body of `len` bytes, and `sent` of it.
+fn stalled_request(key: &str, len: usize, sent: &str) -> Vec<u8> {
+    format!(
+        "POST /calls/standup?api_key={key} HTTP/1.1\r\nhost: localhost\r\n\
+         content-type: application/json\r\ncontent-length: {len}\r\n\r\n{sent}"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_answered_408_in_streams_shape() {
+    let server = start_with(ServeOptions {
+        body_timeout: Duration::from_secs(1),
+        ..ServeOptions::default()
+    })
+    .await;
+    let key = server.app.config().api_key.clone();
+    let mut stream = TcpStream::connect(&server.addr).await.unwrap();
+    stream
+        .write_all(&stalled_request(&key, 100, r#"{"par"#))
+        .await
+        .unwrap();
+    let r = read_response(&mut stream).await;
+    assert_eq!(r.status, 408, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("connection"), Some("close"));
+    let msg = assert_stream_error(&r.body, 408, 23);
+    assert!(msg.starts_with("GetCallToken"), "{msg}");
+    assert_closed(&mut stream).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_do_not_starve_normal_requests() {
+    let server = start_with(ServeOptions {
+        body_timeout: Duration::from_secs(1),
+        ..ServeOptions::default()
+    })
+    .await;
+    let key = server.app.config().api_key.clone();
+    // 150 connections that send their headers and then nothing (the issue's attack: with a
+    // 128-file limit they used to hold every descriptor for good).
+    let mut stalled = Vec::new();
+    for _ in 0..150 {
+        let mut s = TcpStream::connect(&server.addr).await.unwrap();
+        s.write_all(&stalled_request(&key, 64, "")).await.unwrap();
+        stalled.push(s);
+    }
+    // Normal requests are answered meanwhile.
+    let client = http_client();
+    let token = sandbox_token(&server.app, "alice");
+    let url = format!(
+        "{}/channels/messaging/general/call?api_key={key}",
+        server.base
+    );
+    for i in 0..5 {
+        let body = json!({"id": format!("call-{i}"), "type": "video"}).to_string();
+        let (status, _, body) = tokio::time::timeout(
+            ANSWER_WITHIN,
+            send(&client, "POST", &url, &[("authorization", &token)], body),
+        )
+        .await
+        .expect("a normal request answered within 30 s");
+        assert_eq!(status, 201, "{body}");
+    }
+    // And every stalled one gets its 408 and is closed.
+    for mut s in stalled {
+        let r = read_response(&mut s).await;
+        assert_eq!(r.status, 408, "{r:?}");
+        assert_stream_error(&r.body, 408, 23);
+        assert_closed(&mut s).await;
+    }
+    server.stop().await;
 }

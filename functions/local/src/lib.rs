@@ -127,13 +127,44 @@ pub fn describe() -> serde_json::Value {
     })
 }
 
+/// How long clients may take.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Time a request's headers have to arrive (also the idle time allowed between requests on
+    /// a kept-alive connection); hyper closes the connection after it, without an answer.
+    pub header_timeout: Duration,
+    /// Time a request's body has to arrive in full, counted from the end of its headers; after
+    /// it the request is answered 408 (Stream's code 23) and the connection closed.
+    pub body_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Serves both endpoints on `listener` until `shutdown` resolves, then drains open connections
-/// (at most 10 seconds).
+/// (at most 10 seconds), with the default [`ServeOptions`].
 pub async fn serve<S: Storage>(
     listener: TcpListener,
     app: Arc<Callbridge<S>>,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with(listener, app, ServeOptions::default(), shutdown).await
+}
+
+/// [`serve`] with these options.
+pub async fn serve_with<S: Storage>(
+    listener: TcpListener,
+    app: Arc<Callbridge<S>>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let options = Arc::new(options);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -147,15 +178,17 @@ pub async fn serve<S: Storage>(
                         continue;
                     }
                 };
-                let app = Arc::clone(&app);
+                let (app, opts) = (Arc::clone(&app), Arc::clone(&options));
                 let conn = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
+                    .header_read_timeout(options.header_timeout)
                     .serve_connection(
                         TokioIo::new(stream),
                         service_fn(move |req| {
-                            let app = Arc::clone(&app);
-                            async move { Ok::<_, std::convert::Infallible>(handle(&app, req).await) }
+                            let (app, opts) = (Arc::clone(&app), Arc::clone(&opts));
+                            async move {
+                                Ok::<_, std::convert::Infallible>(handle(&app, &opts, req).await)
+                            }
                         }),
                     );
                 let conn = graceful.watch(conn);
@@ -179,6 +212,7 @@ pub async fn serve<S: Storage>(
 
 async fn handle<S: Storage>(
     app: &Callbridge<S>,
+    options: &ServeOptions,
     req: hyper::Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let started = std::time::Instant::now();
@@ -207,8 +241,11 @@ async fn handle<S: Storage>(
         );
         r
     } else {
-        match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(collected) => {
+        // The body's whole arrival is bounded, not each read: a client trickling a byte now
+        // and then holds the connection no longer than one that sends nothing.
+        let body = Limited::new(body, MAX_BODY_BYTES).collect();
+        match tokio::time::timeout(options.body_timeout, body).await {
+            Ok(Ok(collected)) => {
                 let body = collected.to_bytes();
                 app.handle(ApiRequest {
                     method: &parts.method,
@@ -221,7 +258,7 @@ async fn handle<S: Storage>(
                 })
                 .await
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 let err = if e.is::<http_body_util::LengthLimitError>() {
                     ApiError::PayloadTooLarge {
                         limit: MAX_BODY_BYTES,
@@ -230,6 +267,18 @@ async fn handle<S: Storage>(
                     ApiError::input("request body could not be read")
                 };
                 app.refuse(&parts.method, parts.uri.path(), err, started)
+            }
+            // Stream's own Request Timeout Error (408, code 23), not an input error (4): the
+            // request was not wrong, it did not arrive. The rest of the body may still come, so
+            // the connection cannot carry another request: it is closed after the answer.
+            Err(_) => {
+                let err = ApiError::RequestTimeout {
+                    limit_secs: options.body_timeout.as_secs_f64().ceil() as u64,
+                };
+                let mut r = app.refuse(&parts.method, parts.uri.path(), err, started);
+                r.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                r
             }
         }
     };
