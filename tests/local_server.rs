@@ -504,3 +504,39 @@ async fn stalled_bodies_do_not_starve_normal_requests() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_in_the_backlog() {
+    let server = start_with(ServeOptions {
+        max_connections: 2,
+        body_timeout: Duration::from_secs(120),
+        ..ServeOptions::default()
+    })
+    .await;
+    let key = server.app.config().api_key.clone();
+    // Two stalled connections hold both places (connected in order, so accepted first).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(&server.addr).await.unwrap();
+        s.write_all(&stalled_request(&key, 64, "")).await.unwrap();
+        held.push(s);
+    }
+    // A third, complete request waits: the server does not take its connection yet.
+    let mut third = TcpStream::connect(&server.addr).await.unwrap();
+    third
+        .write_all(
+            b"POST /calls/standup HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\n\r\n{}",
+        )
+        .await
+        .unwrap();
+    let early = tokio::time::timeout(Duration::from_secs(1), read_response(&mut third)).await;
+    assert!(early.is_err(), "answered beyond the limit: {early:?}");
+    // One client gives up (its request is answered 400 into a closed socket); the third
+    // connection takes its place and is answered (401: no api_key).
+    drop(held.pop());
+    let r = read_response(&mut third).await;
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_stream_error(&r.body, 401, 2);
+    drop(held);
+    server.stop().await;
+}

@@ -19,6 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// Demo settings of the sandbox, in groups. A group is filled in only when every variable in
 /// it is unset, and the sandbox only starts when the Stream credentials are unset: a
@@ -127,7 +128,7 @@ pub fn describe() -> serde_json::Value {
     })
 }
 
-/// How long clients may take.
+/// How long clients may take and how many are served at once.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// Time a request's headers have to arrive (also the idle time allowed between requests on
@@ -136,6 +137,10 @@ pub struct ServeOptions {
     /// Time a request's body has to arrive in full, counted from the end of its headers; after
     /// it the request is answered 408 (Stream's code 23) and the connection closed.
     pub body_timeout: Duration,
+    /// Connections served at once. Further ones wait in the listen backlog (the kernel
+    /// completes their handshake; the server accepts them as places free up), so a burst of
+    /// clients that stall cannot take every file descriptor from the ones that follow.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -143,6 +148,7 @@ impl Default for ServeOptions {
         ServeOptions {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            max_connections: 256,
         }
     }
 }
@@ -165,9 +171,19 @@ pub async fn serve_with<S: Storage>(
     shutdown: impl Future<Output = ()>,
 ) {
     let options = Arc::new(options);
+    let places = Arc::new(Semaphore::new(
+        options.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        // A place first, then a connection: while every place is taken, new connections wait
+        // in the listen backlog rather than being accepted and left unserved.
+        let place = tokio::select! {
+            place = Arc::clone(&places).acquire_owned() => place,
+            _ = &mut shutdown => break,
+        };
+        let Ok(place) = place else { break };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
@@ -196,6 +212,7 @@ pub async fn serve_with<S: Storage>(
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection closed with an error");
                     }
+                    drop(place);
                 });
             }
             _ = &mut shutdown => break,
