@@ -370,24 +370,56 @@ impl RawResponse {
     }
 }
 
-/// Reads one response from `stream`: its head, then the body its Content-Length announces.
-async fn read_response(stream: &mut TcpStream) -> RawResponse {
-    tokio::time::timeout(ANSWER_WITHIN, async {
-        let mut buf = Vec::new();
+/// A raw client connection; keeps what it read past one response for the next.
+struct Raw {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl Raw {
+    async fn connect(addr: &str) -> Raw {
+        Raw {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            pending: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads one response: its head, then the body its Content-Length announces.
+    async fn response(&mut self) -> RawResponse {
+        tokio::time::timeout(ANSWER_WITHIN, self.read_response())
+            .await
+            .expect("answered within 30 s")
+    }
+
+    /// Appends what the next read brings; false at the end of the stream.
+    async fn fill(&mut self) -> bool {
         let mut chunk = [0u8; 8192];
+        let n = self
+            .stream
+            .read(&mut chunk)
+            .await
+            .expect("read the response");
+        self.pending.extend_from_slice(&chunk[..n]);
+        n > 0
+    }
+
+    async fn read_response(&mut self) -> RawResponse {
         let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            if let Some(i) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;
             }
-            let n = stream.read(&mut chunk).await.expect("read the response");
+            let more = self.fill().await;
             assert!(
-                n > 0,
+                more,
                 "connection closed before a response head: {:?}",
-                String::from_utf8_lossy(&buf)
+                String::from_utf8_lossy(&self.pending)
             );
-            buf.extend_from_slice(&chunk[..n]);
         };
-        let head = String::from_utf8(buf[..head_end].to_vec()).expect("ASCII head");
+        let head = String::from_utf8(self.pending[..head_end].to_vec()).expect("ASCII head");
         let status = head
             .split(' ')
             .nth(1)
@@ -402,31 +434,29 @@ async fn read_response(stream: &mut TcpStream) -> RawResponse {
             .header("content-length")
             .map(|v| v.parse().expect("numeric content-length"))
             .unwrap_or(0);
-        while buf.len() < head_end + len {
-            let n = stream.read(&mut chunk).await.expect("read the body");
-            assert!(n > 0, "connection closed inside the body");
-            buf.extend_from_slice(&chunk[..n]);
+        while self.pending.len() < head_end + len {
+            assert!(self.fill().await, "connection closed inside the body");
         }
-        let body = &buf[head_end..head_end + len];
+        let rest = self.pending.split_off(head_end + len);
+        let body = &self.pending[head_end..];
         if !body.is_empty() {
             r.body = serde_json::from_slice(body)
                 .unwrap_or_else(|_| panic!("JSON body: {:?}", String::from_utf8_lossy(body)));
         }
+        self.pending = rest;
         r
-    })
-    .await
-    .expect("answered within 30 s")
-}
+    }
 
-/// Asserts the server closes `stream` (after its last answer), within the bound.
-async fn assert_closed(stream: &mut TcpStream) {
-    let mut rest = Vec::new();
-    let read = tokio::time::timeout(ANSWER_WITHIN, stream.read_to_end(&mut rest)).await;
-    match read {
-        Ok(Ok(_)) => assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest)),
-        // A reset after the answer is a close too.
-        Ok(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
-        Err(_) => panic!("connection still open after 30 s"),
+    /// Asserts the server closes the connection (after its last answer), within the bound.
+    async fn assert_closed(&mut self) {
+        let mut rest = std::mem::take(&mut self.pending);
+        let read = tokio::time::timeout(ANSWER_WITHIN, self.stream.read_to_end(&mut rest)).await;
+        match read {
+            Ok(Ok(_)) => assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest)),
+            // A reset after the answer is a close too.
+            Ok(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+            Err(_) => panic!("connection still open after 30 s"),
+        }
     }
 }
 
@@ -447,18 +477,15 @@ async fn a_body_that_never_arrives_is_answered_408_in_streams_shape() {
     })
     .await;
     let key = server.app.config().api_key.clone();
-    let mut stream = TcpStream::connect(&server.addr).await.unwrap();
-    stream
-        .write_all(&stalled_request(&key, 100, r#"{"par"#))
-        .await
-        .unwrap();
-    let r = read_response(&mut stream).await;
+    let mut stream = Raw::connect(&server.addr).await;
+    stream.send(&stalled_request(&key, 100, r#"{"par"#)).await;
+    let r = stream.response().await;
     assert_eq!(r.status, 408, "{r:?}");
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(r.header("connection"), Some("close"));
     let msg = assert_stream_error(&r.body, 408, 23);
     assert!(msg.starts_with("GetCallToken"), "{msg}");
-    assert_closed(&mut stream).await;
+    stream.assert_closed().await;
     server.stop().await;
 }
 
@@ -474,8 +501,8 @@ async fn stalled_bodies_do_not_starve_normal_requests() {
     // 128-file limit they used to hold every descriptor for good).
     let mut stalled = Vec::new();
     for _ in 0..150 {
-        let mut s = TcpStream::connect(&server.addr).await.unwrap();
-        s.write_all(&stalled_request(&key, 64, "")).await.unwrap();
+        let mut s = Raw::connect(&server.addr).await;
+        s.send(&stalled_request(&key, 64, "")).await;
         stalled.push(s);
     }
     // Normal requests are answered meanwhile.
@@ -497,10 +524,10 @@ async fn stalled_bodies_do_not_starve_normal_requests() {
     }
     // And every stalled one gets its 408 and is closed.
     for mut s in stalled {
-        let r = read_response(&mut s).await;
+        let r = s.response().await;
         assert_eq!(r.status, 408, "{r:?}");
         assert_stream_error(&r.body, 408, 23);
-        assert_closed(&mut s).await;
+        s.assert_closed().await;
     }
     server.stop().await;
 }
@@ -517,26 +544,138 @@ async fn connections_beyond_the_limit_wait_in_the_backlog() {
     // Two stalled connections hold both places (connected in order, so accepted first).
     let mut held = Vec::new();
     for _ in 0..2 {
-        let mut s = TcpStream::connect(&server.addr).await.unwrap();
-        s.write_all(&stalled_request(&key, 64, "")).await.unwrap();
+        let mut s = Raw::connect(&server.addr).await;
+        s.send(&stalled_request(&key, 64, "")).await;
         held.push(s);
     }
     // A third, complete request waits: the server does not take its connection yet.
-    let mut third = TcpStream::connect(&server.addr).await.unwrap();
+    let mut third = Raw::connect(&server.addr).await;
     third
-        .write_all(
-            b"POST /calls/standup HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\n\r\n{}",
-        )
-        .await
-        .unwrap();
-    let early = tokio::time::timeout(Duration::from_secs(1), read_response(&mut third)).await;
+        .send(b"POST /calls/standup HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\n\r\n{}")
+        .await;
+    let early = tokio::time::timeout(Duration::from_secs(1), third.response()).await;
     assert!(early.is_err(), "answered beyond the limit: {early:?}");
     // One client gives up (its request is answered 400 into a closed socket); the third
     // connection takes its place and is answered (401: no api_key).
     drop(held.pop());
-    let r = read_response(&mut third).await;
+    let r = third.response().await;
     assert_eq!(r.status, 401, "{r:?}");
     assert_stream_error(&r.body, 401, 2);
     drop(held);
+    server.stop().await;
+}
+
+/// Sends `request` on a connection of its own and reads the one answer.
+async fn raw_exchange(addr: &str, request: &[u8]) -> (RawResponse, Raw) {
+    let mut stream = Raw::connect(addr).await;
+    stream.send(request).await;
+    (stream.response().await, stream)
+}
+
+#[tokio::test]
+async fn requests_hyper_refuses_are_answered_in_streams_shape() {
+    let logs = LogCapture::global();
+    let server = start().await;
+    let long_uri = format!(
+        "POST /calls/{} HTTP/1.1\r\nhost: localhost\r\n\r\n",
+        "x".repeat(70_000)
+    );
+    let many_headers = format!(
+        "POST /calls/standup HTTP/1.1\r\nhost: localhost\r\n{}\r\n",
+        (0..120)
+            .map(|i| format!("x-h{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let cases: &[(&str, &[u8], u16, i64)] = &[
+        ("no request line", b"GARBAGE\r\n\r\n", 400, 4),
+        (
+            "bad method",
+            b"P(ST /calls/x HTTP/1.1\r\nhost: localhost\r\n\r\n",
+            400,
+            4,
+        ),
+        (
+            "bad version",
+            b"POST /calls/x HTTP/7.1\r\nhost: localhost\r\n\r\n",
+            400,
+            4,
+        ),
+        (
+            "bad header name",
+            b"POST /calls/x HTTP/1.1\r\nbad header: x\r\n\r\n",
+            400,
+            4,
+        ),
+        (
+            "bad content-length",
+            b"POST /calls/x HTTP/1.1\r\ncontent-length: 1x\r\n\r\n{}",
+            400,
+            4,
+        ),
+        (
+            "two content-lengths",
+            b"POST /calls/x HTTP/1.1\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}",
+            400,
+            4,
+        ),
+        (
+            "transfer-encoding not ending in chunked",
+            b"POST /calls/x HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n{}",
+            400,
+            4,
+        ),
+        (
+            "transfer-encoding in HTTP/1.0",
+            b"POST /calls/x HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+            4,
+        ),
+        ("URI over 65534 bytes", long_uri.as_bytes(), 414, 4),
+        ("more than 100 headers", many_headers.as_bytes(), 431, 24),
+    ];
+    for (what, request, status, code) in cases {
+        let (r, mut stream) = raw_exchange(&server.addr, request).await;
+        assert_eq!(r.status, *status, "{what}: {r:?}");
+        assert_eq!(r.header("content-type"), Some("application/json"), "{what}");
+        assert_eq!(r.header("connection"), Some("close"), "{what}");
+        assert_stream_error(&r.body, *status, *code);
+        stream.assert_closed().await;
+    }
+
+    // After a good request on the same connection (pipelined: both answers may leave in one
+    // write), the good answer stays whole and the bad request gets the Stream shape.
+    let (first, mut stream) = raw_exchange(
+        &server.addr,
+        b"POST /calls/standup HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\n\r\n{}GARBAGE\r\n\r\n",
+    )
+    .await;
+    assert_eq!(first.status, 401, "{first:?}");
+    assert_stream_error(&first.body, 401, 2);
+    let second = stream.response().await;
+    assert_eq!(second.status, 400, "{second:?}");
+    assert_stream_error(&second.body, 400, 4);
+    stream.assert_closed().await;
+
+    // hyper gives no answer to an HTTP/2 preface (it is not served here); the connection is
+    // closed, not held.
+    let mut stream = Raw::connect(&server.addr).await;
+    stream.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+    stream.assert_closed().await;
+
+    // And the server still serves.
+    let (r, _) = raw_exchange(
+        &server.addr,
+        b"POST /calls/standup HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await;
+    assert_eq!(r.status, 401, "{r:?}");
+    // Logged like every answer, without the method and path hyper could not read.
+    let text = logs.text();
+    for line in [
+        r#"method=- route="(none)" status=414 code=4"#,
+        r#"method=- route="(none)" status=431 code=24"#,
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
     server.stop().await;
 }

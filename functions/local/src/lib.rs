@@ -21,6 +21,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+mod refusals;
+use refusals::{HYPER_MAX_URI_BYTES, Refusals, Render, UNREAD_METHOD};
+
 /// Demo settings of the sandbox, in groups. A group is filled in only when every variable in
 /// it is unset, and the sandbox only starts when the Stream credentials are unset: a
 /// half-configured environment (say, a real `STREAM_API_SECRET` without its key) fails on the
@@ -171,6 +174,10 @@ pub async fn serve_with<S: Storage>(
     shutdown: impl Future<Output = ()>,
 ) {
     let options = Arc::new(options);
+    let render: Render = {
+        let app = Arc::clone(&app);
+        Arc::new(move |status, date| hyper_refusal(&app, status, date))
+    };
     let places = Arc::new(Semaphore::new(
         options.max_connections.clamp(1, Semaphore::MAX_PERMITS),
     ));
@@ -198,8 +205,10 @@ pub async fn serve_with<S: Storage>(
                 let conn = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(options.header_timeout)
+                    // One flat buffer per write: how Refusals finds hyper's own answers.
+                    .writev(false)
                     .serve_connection(
-                        TokioIo::new(stream),
+                        TokioIo::new(Refusals::new(stream, Arc::clone(&render))),
                         service_fn(move |req| {
                             let (app, opts) = (Arc::clone(&app), Arc::clone(&opts));
                             async move {
@@ -225,6 +234,46 @@ pub async fn serve_with<S: Storage>(
     {
         tracing::warn!("connections still open after 10 s; closing them");
     }
+}
+
+/// The answer replacing hyper's own (empty) one to a request it could not parse: Stream's error
+/// shape, logged like every other answer. The method and path are unknown (the request line
+/// may be what failed), so the log names neither, and the message names Create Call.
+fn hyper_refusal<S: Storage>(
+    app: &Callbridge<S>,
+    status: StatusCode,
+    date: Option<&[u8]>,
+) -> Vec<u8> {
+    let started = std::time::Instant::now();
+    let err = match status {
+        StatusCode::URI_TOO_LONG => ApiError::UriTooLong {
+            limit: HYPER_MAX_URI_BYTES,
+        },
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiError::HeadersTooLarge(
+            "more than 100 headers, or more than 408 KiB of request line and headers".into(),
+        ),
+        _ => ApiError::input(
+            "the request is not valid HTTP/1.1 (its request line, a header or its body framing)",
+        ),
+    };
+    let response = app.refuse(&UNREAD_METHOD, "", err, started);
+    let mut out = format!("HTTP/1.1 {}\r\n", response.status()).into_bytes();
+    for (name, value) in response.headers() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"access-control-allow-origin: *\r\nconnection: close\r\n");
+    out.extend_from_slice(format!("content-length: {}\r\n", response.body().len()).as_bytes());
+    if let Some(date) = date {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(response.body());
+    out
 }
 
 async fn handle<S: Storage>(
