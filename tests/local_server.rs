@@ -679,3 +679,68 @@ async fn requests_hyper_refuses_are_answered_in_streams_shape() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn encodings_the_server_cannot_decode_are_refused_before_the_handler() {
+    let server = start().await;
+    let key = server.app.config().api_key.clone();
+    let token = sandbox_token(&server.app, "alice");
+    let body = r#"{"id":"standup","type":"video"}"#;
+    let request = |framing: &str| {
+        let mut r = format!(
+            "POST /channels/messaging/general/call?api_key={key} HTTP/1.1\r\nhost: localhost\r\n\
+             authorization: {token}\r\ncontent-type: application/json\r\n{framing}\r\n"
+        );
+        if framing.contains("chunked") || framing.contains("Chunked") {
+            r.push_str(&format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len()));
+        } else {
+            r.push_str(body);
+        }
+        r
+    };
+    let cl = format!("content-length: {}\r\n", body.len());
+    let refused = [
+        (
+            "transfer-encoding: gzip, chunked\r\n".to_string(),
+            "Transfer-Encoding",
+        ),
+        (
+            "transfer-encoding: chunked, chunked\r\n".to_string(),
+            "Transfer-Encoding",
+        ),
+        (
+            "transfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n".to_string(),
+            "Transfer-Encoding",
+        ),
+        (
+            format!("content-encoding: gzip\r\n{cl}"),
+            "Content-Encoding",
+        ),
+        (
+            format!("content-encoding: identity, br\r\n{cl}"),
+            "Content-Encoding",
+        ),
+    ];
+    for (framing, named) in &refused {
+        let (r, mut stream) = raw_exchange(&server.addr, request(framing).as_bytes()).await;
+        assert_eq!(r.status, 400, "{framing:?}: {r:?}");
+        assert_eq!(r.header("connection"), Some("close"), "{framing:?}");
+        let msg = assert_stream_error(&r.body, 400, 4);
+        assert!(
+            msg.starts_with("CreateCall") && msg.contains(named),
+            "{msg}"
+        );
+        stream.assert_closed().await;
+    }
+    assert_eq!(server.app.store().len(), 0, "refused before the handler");
+    for framing in [
+        "transfer-encoding: chunked\r\n".to_string(),
+        "Transfer-Encoding: Chunked\r\n".to_string(),
+        format!("content-encoding: identity\r\n{cl}"),
+        cl.clone(),
+    ] {
+        let (r, _) = raw_exchange(&server.addr, request(&framing).as_bytes()).await;
+        assert_eq!(r.status, 201, "{framing:?}: {r:?}");
+    }
+    server.stop().await;
+}

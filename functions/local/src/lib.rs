@@ -8,7 +8,7 @@ use callbridge::api::{
 use callbridge::jwt;
 use callbridge::store::Storage;
 use callbridge::{ApiError, Callbridge, Operation};
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -276,6 +276,44 @@ fn hyper_refusal<S: Storage>(
     out
 }
 
+/// The codings of `name`'s values, lowercased (an unreadable value is a coding of its own).
+fn codings(headers: &HeaderMap, name: http::header::HeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// A request whose body the server cannot decode, refused before the handler reads it.
+///
+/// Both are input errors (400, Stream's code 4), the client's to fix, like hyper's own refusal
+/// of a Transfer-Encoding that does not end in `chunked`. RFC 9112 6.1 suggests 501 for an
+/// unknown transfer coding and RFC 9110 15.5.16 allows 415 for a content coding; Stream has
+/// codes for neither, and no client input is answered with a 5xx here.
+fn undecodable_body(headers: &HeaderMap) -> Option<ApiError> {
+    // hyper decodes `chunked` alone, and lets a request through when `chunked` is merely the
+    // last coding (`gzip, chunked`), handing over the still-gzipped bytes.
+    let transfer = codings(headers, http::header::TRANSFER_ENCODING);
+    if !transfer.is_empty() && transfer != ["chunked"] {
+        return Some(ApiError::input(
+            "Transfer-Encoding other than chunked is not supported; send the body uncompressed",
+        ));
+    }
+    // Nothing decodes a content coding: the JSON parser would get compressed bytes.
+    if codings(headers, http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|c| c != "identity")
+    {
+        return Some(ApiError::input(
+            "Content-Encoding other than identity is not supported; send the body uncompressed",
+        ));
+    }
+    None
+}
+
 async fn handle<S: Storage>(
     app: &Callbridge<S>,
     options: &ServeOptions,
@@ -305,6 +343,12 @@ async fn handle<S: Storage>(
             0,
             started,
         );
+        r
+    } else if let Some(err) = undecodable_body(&parts.headers) {
+        // The body is not read, so the connection cannot carry another request.
+        let mut r = app.refuse(&parts.method, parts.uri.path(), err, started);
+        r.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         r
     } else {
         // The body's whole arrival is bounded, not each read: a client trickling a byte now
