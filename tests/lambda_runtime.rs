@@ -275,6 +275,20 @@ async fn events_of_the_wrong_shape_are_refused_without_echoing_them() {
     assert!(logs.contains("invocation refused"), "{logs}");
 }
 
+#[tokio::test]
+async fn an_event_with_24600_headers_is_answered_431_and_the_function_serves_on() {
+    let mut event: Value = serde_json::from_str(&fixture("create-call")).unwrap();
+    let headers = event["headers"].as_object_mut().unwrap();
+    for i in 0..24_600 {
+        headers.insert(format!("x-h-{i}"), Value::from("v"));
+    }
+    let (outcomes, after, _) = outcomes_and_logs(&[event.to_string()]).await;
+    let (status, body) = gateway_response(outcomes.into_iter().next().unwrap());
+    assert_eq!(status, 431, "{body}");
+    assert_stream_error(&body, 431, 24);
+    assert_eq!(gateway_response(after).0, 201);
+}
+
 const SESSION_TOKEN: &str = "FwoGZXIvYXdzEJr-session-token-of-the-function-role";
 
 #[tokio::test]

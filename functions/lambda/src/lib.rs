@@ -8,7 +8,7 @@ use callbridge::api::{ApiRequest, ApiResponse, PathParams};
 use callbridge::config::ConfigError;
 use callbridge::store::dynamodb::{self, DynamoStore};
 use callbridge::store::{ReadOnly, Storage};
-use callbridge::{Callbridge, Config};
+use callbridge::{ApiError, Callbridge, Config};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
@@ -232,27 +232,63 @@ impl From<ApiResponse> for HttpResponse {
     }
 }
 
+/// Bounds on the headers the adapter copies from an event. API Gateway's HTTP API caps the
+/// request line and header values at 10240 bytes in all ("Total combined size of request line
+/// and header values", not adjustable: Quotas for configuring and running an HTTP API,
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html) and
+/// documents no count; these bounds, 100 headers (as hyper serves the local server) and 32 KiB
+/// of names and values, are met only by events API Gateway does not deliver (direct invokes,
+/// other event sources). Over them an event is answered 431 (Stream's code 24).
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The event's headers as an `http` map, within [`MAX_HEADERS`] and [`MAX_HEADER_BYTES`],
+/// counted before anything is built; names or values `http` cannot hold are dropped.
+fn header_map(headers: Option<&HashMap<String, String>>) -> Result<HeaderMap, ApiError> {
+    let Some(headers) = headers else {
+        return Ok(HeaderMap::new());
+    };
+    if headers.len() > MAX_HEADERS {
+        return Err(ApiError::HeadersTooLarge(format!(
+            "more than {MAX_HEADERS} headers"
+        )));
+    }
+    let bytes: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge(format!(
+            "more than {MAX_HEADER_BYTES} bytes of header names and values"
+        )));
+    }
+    let too_many = |_| ApiError::HeadersTooLarge(format!("more than {MAX_HEADERS} headers"));
+    let mut map = HeaderMap::try_with_capacity(headers.len()).map_err(too_many)?;
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            map.try_append(name, value).map_err(too_many)?;
+        }
+    }
+    Ok(map)
+}
+
 /// Adapts one API Gateway request to the domain handler.
 pub async fn handle<S: Storage>(
     app: &Callbridge<S>,
     operation: Operation,
     event: &HttpEvent,
 ) -> ApiResponse {
-    let mut headers = HeaderMap::new();
-    for (name, value) in event.headers.iter().flatten() {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.append(name, value);
-        }
-    }
+    let started = std::time::Instant::now();
     let path = event
         .raw_path
         .as_deref()
         .filter(|p| !p.is_empty())
         .or(event.request_context.http.path.as_deref())
         .unwrap_or("");
+    let headers = match header_map(event.headers.as_ref()) {
+        Ok(h) => h,
+        Err(e) => return app.refuse(&event.request_context.http.method, path, e, started),
+    };
     let text = event.body.as_deref().unwrap_or("");
     // API Gateway base64-encodes bodies it does not take for text; it always sends valid
     // base64, and should it not, the text itself reaches the handler (which then refuses it
