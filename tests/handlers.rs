@@ -414,6 +414,27 @@ async fn events_with_more_headers_than_api_gateway_sends_are_431() {
 }
 
 #[tokio::test]
+async fn header_names_differing_only_in_case_get_the_same_answer_every_time() {
+    let app = app();
+    let alice = user_token(json!({"user_id": "alice"}));
+    let bob = user_token(json!({"user_id": "bob"}));
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        // Each event's headers are a fresh HashMap, iterated in an order of its own.
+        let req = event_edited("create-call", |v| {
+            v["headers"]["authorization"] = json!(alice);
+            v["headers"]["Authorization"] = json!(bob);
+        });
+        let (status, body) = invoke(&app, Operation::CreateCall, req).await;
+        answers.push((status, body["code"].clone(), body["agora_uid"].clone()));
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    // Joined as API Gateway joins repeated headers, "<bob's>,<alice's>" is no token.
+    assert_eq!(answers[0], (401, json!(5), Value::Null));
+    assert!(app.store().is_empty());
+}
+
+#[tokio::test]
 async fn wrong_method_and_wrong_route() {
     let app = app();
     let req = event_edited("create-call", |v| {

@@ -243,7 +243,8 @@ pub const MAX_HEADERS: usize = 100;
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// The event's headers as an `http` map, within [`MAX_HEADERS`] and [`MAX_HEADER_BYTES`],
-/// counted before anything is built; names or values `http` cannot hold are dropped.
+/// counted before anything is built; names or values `http` cannot hold are dropped, and
+/// names that differ only in case are joined into one header.
 fn header_map(headers: Option<&HashMap<String, String>>) -> Result<HeaderMap, ApiError> {
     let Some(headers) = headers else {
         return Ok(HeaderMap::new());
@@ -259,12 +260,30 @@ fn header_map(headers: Option<&HashMap<String, String>>) -> Result<HeaderMap, Ap
             "more than {MAX_HEADER_BYTES} bytes of header names and values"
         )));
     }
-    let too_many = |_| ApiError::HeadersTooLarge(format!("more than {MAX_HEADERS} headers"));
-    let mut map = HeaderMap::try_with_capacity(headers.len()).map_err(too_many)?;
+    // Names that differ only in case are one header, and the event's map iterates in no fixed
+    // order, so which spelling won used to change from run to run. API Gateway (payload 2.0)
+    // lowercases names and combines repeated headers with commas; an event from elsewhere
+    // holding `authorization` and `Authorization` is read the same way: the values joined with
+    // "," in the byte order of the names as written. Joined, two tokens are no token (401,
+    // code 5), every time. Refusing such an event (400) would also be deterministic, but it
+    // would answer differently from the same request through API Gateway.
+    let mut grouped: BTreeMap<String, Vec<(&str, &str)>> = BTreeMap::new();
     for (name, value) in headers {
+        if HeaderValue::from_str(value).is_ok() {
+            grouped
+                .entry(name.to_ascii_lowercase())
+                .or_default()
+                .push((name, value));
+        }
+    }
+    let too_many = |_| ApiError::HeadersTooLarge(format!("more than {MAX_HEADERS} headers"));
+    let mut map = HeaderMap::try_with_capacity(grouped.len()).map_err(too_many)?;
+    for (name, mut spellings) in grouped {
+        spellings.sort_unstable();
+        let values: Vec<&str> = spellings.iter().map(|(_, v)| *v).collect();
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
+            HeaderValue::from_str(&values.join(",")),
         ) {
             map.try_append(name, value).map_err(too_many)?;
         }
@@ -547,6 +566,25 @@ mod tests {
             assert!(text.contains(expected), "{text}");
             assert!(!text.contains("secret-part"), "{text}");
         }
+    }
+
+    #[test]
+    fn spellings_of_one_header_are_joined_in_the_order_of_their_names() {
+        let headers: HashMap<String, String> = [
+            ("x-a", "lower"),
+            ("X-A", "upper"),
+            ("X-a", "mixed"),
+            ("x-b", "alone"),
+            ("X-B", "bad\u{0}value"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let map = header_map(Some(&headers)).unwrap();
+        assert_eq!(map.len(), 2);
+        assert_eq!(map["x-a"], "upper,mixed,lower");
+        // A value http cannot hold is dropped, not joined.
+        assert_eq!(map["x-b"], "alone");
     }
 
     #[test]
