@@ -332,8 +332,8 @@ fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> 
 }
 
 /// Issue 5 budget, measured (not asserted): process start to the first Get Call Token response
-/// against moto, median of 10 cold starts, and peak RSS. Run on release binaries:
-/// `cargo build --release --bins && CALLBRIDGE_BIN_DIR=target/release make test-cold-start`.
+/// against moto, median of 10 cold starts, and peak RSS. `make cold-start` runs it on release
+/// binaries (it builds both functions with `--release` and sets `CALLBRIDGE_BIN_DIR`).
 #[tokio::test]
 #[ignore = "measurement; run explicitly"]
 async fn cold_start_measurement() {
