@@ -375,6 +375,65 @@ async fn oversized_bodies_are_413() {
     assert!(app.store().is_empty());
 }
 
+/// The create-call fixture with headers `x-h-0`.. added until it has `total` of them.
+fn with_headers(total: usize, value: &str) -> callbridge_lambda::HttpEvent {
+    event_edited("create-call", |v| {
+        let headers = v["headers"].as_object_mut().unwrap();
+        let mut i = 0;
+        while headers.len() < total {
+            headers.insert(format!("x-h-{i}"), json!(value));
+            i += 1;
+        }
+    })
+}
+
+#[tokio::test]
+async fn events_with_more_headers_than_api_gateway_sends_are_431() {
+    let app = app();
+    // 24,600 distinct names made http's HeaderMap panic (MaxSizeReached); with the release
+    // profile's panic = "abort" that killed the function.
+    for (total, value, what) in [
+        (24_600, "v", "24,600 headers"),
+        (
+            callbridge_lambda::MAX_HEADERS + 1,
+            "v",
+            "one header over the count",
+        ),
+        (9, &"x".repeat(33 * 1024)[..], "33 KiB of header values"),
+    ] {
+        let (status, body) = invoke(&app, Operation::CreateCall, with_headers(total, value)).await;
+        assert_eq!(status, 431, "{what}: {body}");
+        let msg = assert_stream_error(&body, 431, 24);
+        assert!(msg.starts_with("CreateCall"), "{msg}");
+    }
+    assert!(app.store().is_empty());
+    // At the bound, answered as usual.
+    let at_bound = with_headers(callbridge_lambda::MAX_HEADERS, "v");
+    let (status, body) = invoke(&app, Operation::CreateCall, at_bound).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn header_names_differing_only_in_case_get_the_same_answer_every_time() {
+    let app = app();
+    let alice = user_token(json!({"user_id": "alice"}));
+    let bob = user_token(json!({"user_id": "bob"}));
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        // Each event's headers are a fresh HashMap, iterated in an order of its own.
+        let req = event_edited("create-call", |v| {
+            v["headers"]["authorization"] = json!(alice);
+            v["headers"]["Authorization"] = json!(bob);
+        });
+        let (status, body) = invoke(&app, Operation::CreateCall, req).await;
+        answers.push((status, body["code"].clone(), body["agora_uid"].clone()));
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    // Joined as API Gateway joins repeated headers, "<bob's>,<alice's>" is no token.
+    assert_eq!(answers[0], (401, json!(5), Value::Null));
+    assert!(app.store().is_empty());
+}
+
 #[tokio::test]
 async fn wrong_method_and_wrong_route() {
     let app = app();

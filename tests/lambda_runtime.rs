@@ -196,6 +196,99 @@ async fn logs_are_json_with_one_line_per_request_and_no_secrets_even_at_trace() 
     }
 }
 
+/// Runs `create-call` at TRACE with its stdout captured, sends `events` and then the
+/// create-call fixture (to show it still serves); returns the outcomes and the logs.
+async fn outcomes_and_logs(events: &[String]) -> (Vec<Outcome>, Outcome, String) {
+    let table = table().await;
+    let api = RuntimeApi::start().await;
+    let mut env = base_env(&api, &table);
+    env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
+    let mut f = spawn("create-call", &env, Stdio::piped());
+    let mut stdout = f.child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+        s
+    });
+    let mut outcomes = Vec::new();
+    for e in events {
+        outcomes.push(api.invoke(e).await);
+    }
+    let after = api.invoke(&fixture("create-call")).await;
+    let _ = f.child.kill();
+    let _ = f.child.wait();
+    (outcomes, after, reader.join().unwrap())
+}
+
+#[tokio::test]
+async fn events_of_the_wrong_shape_are_refused_without_echoing_them() {
+    let fixture_event: Value = serde_json::from_str(&fixture("create-call")).unwrap();
+    let jwt = fixture_event["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Each field API Gateway fills, given the wrong type, holding the caller's token.
+    type Edit = fn(&mut Value, &str);
+    let edits: &[(&str, Edit)] = &[
+        ("headers", |v, jwt| {
+            v["headers"] = Value::from(format!("authorization: {jwt}"))
+        }),
+        ("pathParameters", |v, jwt| {
+            v["pathParameters"] = Value::from(jwt)
+        }),
+        ("isBase64Encoded", |v, jwt| {
+            v["isBase64Encoded"] = Value::from(jwt)
+        }),
+        ("requestContext", |v, jwt| {
+            v["requestContext"] = Value::from(format!("authorization={jwt}"))
+        }),
+        ("body", |v, jwt| v["body"] = serde_json::json!([jwt])),
+    ];
+    let events: Vec<String> = edits
+        .iter()
+        .map(|(_, edit)| {
+            let mut v = fixture_event.clone();
+            edit(&mut v, &jwt);
+            v.to_string()
+        })
+        .collect();
+    let (outcomes, after, logs) = outcomes_and_logs(&events).await;
+    for ((field, _), outcome) in edits.iter().zip(&outcomes) {
+        let Outcome::Error(e) = outcome else {
+            panic!("{field}: not a function error: {outcome:?}")
+        };
+        let text = e.to_string();
+        assert!(
+            !text.contains(&jwt),
+            "{field}: the token in the error: {text}"
+        );
+        assert_eq!(e["errorType"], "Callbridge.InvalidEvent", "{field}: {e}");
+        let msg = e["errorMessage"].as_str().unwrap();
+        assert!(msg.contains(field), "{field}: {msg}");
+    }
+    // Still serving.
+    let (status, body) = gateway_response(after);
+    assert_eq!(status, 201, "{body}");
+    // Neither the token nor its signature in any log line.
+    let signature = jwt.rsplit('.').next().unwrap();
+    assert!(!logs.contains(signature), "token in the logs:\n{logs}");
+    assert!(logs.contains("invocation refused"), "{logs}");
+}
+
+#[tokio::test]
+async fn an_event_with_24600_headers_is_answered_431_and_the_function_serves_on() {
+    let mut event: Value = serde_json::from_str(&fixture("create-call")).unwrap();
+    let headers = event["headers"].as_object_mut().unwrap();
+    for i in 0..24_600 {
+        headers.insert(format!("x-h-{i}"), Value::from("v"));
+    }
+    let (outcomes, after, _) = outcomes_and_logs(&[event.to_string()]).await;
+    let (status, body) = gateway_response(outcomes.into_iter().next().unwrap());
+    assert_eq!(status, 431, "{body}");
+    assert_stream_error(&body, 431, 24);
+    assert_eq!(gateway_response(after).0, 201);
+}
+
 const SESSION_TOKEN: &str = "FwoGZXIvYXdzEJr-session-token-of-the-function-role";
 
 #[tokio::test]
@@ -239,8 +332,8 @@ fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> 
 }
 
 /// Issue 5 budget, measured (not asserted): process start to the first Get Call Token response
-/// against moto, median of 10 cold starts, and peak RSS. Run on release binaries:
-/// `cargo build --release --bins && CALLBRIDGE_BIN_DIR=target/release make test-cold-start`.
+/// against moto, median of 10 cold starts, and peak RSS. `make cold-start` runs it on release
+/// binaries (it builds both functions with `--release` and sets `CALLBRIDGE_BIN_DIR`).
 #[tokio::test]
 #[ignore = "measurement; run explicitly"]
 async fn cold_start_measurement() {

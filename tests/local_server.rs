@@ -3,7 +3,7 @@
 
 use callbridge::Callbridge;
 use callbridge::store::memory::MemoryStore;
-use callbridge_local::{local_lookup, serve, user_token};
+use callbridge_local::{ServeOptions, local_lookup, serve_with, user_token};
 use callbridge_tests::*;
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
@@ -12,12 +12,18 @@ use std::time::Duration;
 
 struct Server {
     base: String,
+    /// `127.0.0.1:PORT`
+    addr: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     app: Arc<Callbridge<MemoryStore>>,
 }
 
 async fn start() -> Server {
+    start_with(ServeOptions::default()).await
+}
+
+async fn start_with(options: ServeOptions) -> Server {
     let (lookup, filled) = local_lookup(|_| None);
     assert!(
         filled.contains(&"STREAM_API_SECRET"),
@@ -26,13 +32,15 @@ async fn start() -> Server {
     let config = callbridge::Config::from_lookup(lookup).unwrap();
     let app = Arc::new(Callbridge::new(config, MemoryStore::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap().to_string();
+    let base = format!("http://{addr}");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, Arc::clone(&app), async {
+    let task = tokio::spawn(serve_with(listener, Arc::clone(&app), options, async {
         let _ = rx.await;
     }));
     Server {
         base,
+        addr,
         stop: Some(tx),
         task,
         app,
@@ -373,4 +381,408 @@ fn no_trust_roots_for_100ms_stops_the_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no trusted CA certificates"), "{err}");
     assert!(!err.contains("hms-secret-value-not-to-print"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Abuse over raw sockets: bodies that never come, requests hyper itself refuses.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Generous bound for every raw exchange: a server that never answers fails the test instead
+/// of hanging it.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+
+/// One response as read off a raw connection.
+#[derive(Debug)]
+struct RawResponse {
+    status: u16,
+    /// Status line and headers, as sent.
+    head: String,
+    /// The body parsed as JSON (Null when empty).
+    body: Value,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// A raw client connection; keeps what it read past one response for the next.
+struct Raw {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl Raw {
+    async fn connect(addr: &str) -> Raw {
+        Raw {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            pending: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads one response: its head, then the body its Content-Length announces.
+    async fn response(&mut self) -> RawResponse {
+        tokio::time::timeout(ANSWER_WITHIN, self.read_response())
+            .await
+            .expect("answered within 30 s")
+    }
+
+    /// Appends what the next read brings; false at the end of the stream.
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        let n = self
+            .stream
+            .read(&mut chunk)
+            .await
+            .expect("read the response");
+        self.pending.extend_from_slice(&chunk[..n]);
+        n > 0
+    }
+
+    async fn read_response(&mut self) -> RawResponse {
+        let head_end = loop {
+            if let Some(i) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let more = self.fill().await;
+            assert!(
+                more,
+                "connection closed before a response head: {:?}",
+                String::from_utf8_lossy(&self.pending)
+            );
+        };
+        let head = String::from_utf8(self.pending[..head_end].to_vec()).expect("ASCII head");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("status line of {head:?}"));
+        let mut r = RawResponse {
+            status,
+            head,
+            body: Value::Null,
+        };
+        let len: usize = r
+            .header("content-length")
+            .map(|v| v.parse().expect("numeric content-length"))
+            .unwrap_or(0);
+        while self.pending.len() < head_end + len {
+            assert!(self.fill().await, "connection closed inside the body");
+        }
+        let rest = self.pending.split_off(head_end + len);
+        let body = &self.pending[head_end..];
+        if !body.is_empty() {
+            r.body = serde_json::from_slice(body)
+                .unwrap_or_else(|_| panic!("JSON body: {:?}", String::from_utf8_lossy(body)));
+        }
+        self.pending = rest;
+        r
+    }
+
+    /// Asserts the server closes the connection (after its last answer), within the bound.
+    async fn assert_closed(&mut self) {
+        let mut rest = std::mem::take(&mut self.pending);
+        let read = tokio::time::timeout(ANSWER_WITHIN, self.stream.read_to_end(&mut rest)).await;
+        match read {
+            Ok(Ok(_)) => assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest)),
+            // A reset after the answer is a close too.
+            Ok(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+            Err(_) => panic!("connection still open after 30 s"),
+        }
+    }
+}
+
+/// Headers of a Get Call Token request announcing a body of `len` bytes, and `sent` of it.
+fn stalled_request(key: &str, len: usize, sent: &str) -> Vec<u8> {
+    format!(
+        "POST /calls/standup?api_key={key} HTTP/1.1\r\nhost: localhost\r\n\
+         content-type: application/json\r\ncontent-length: {len}\r\n\r\n{sent}"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_answered_408_in_streams_shape() {
+    let server = start_with(ServeOptions {
+        body_timeout: Duration::from_secs(1),
+        ..ServeOptions::default()
+    })
+    .await;
+    let key = server.app.config().api_key.clone();
+    let mut stream = Raw::connect(&server.addr).await;
+    stream.send(&stalled_request(&key, 100, r#"{"par"#)).await;
+    let r = stream.response().await;
+    assert_eq!(r.status, 408, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("connection"), Some("close"));
+    let msg = assert_stream_error(&r.body, 408, 23);
+    assert!(msg.starts_with("GetCallToken"), "{msg}");
+    stream.assert_closed().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_do_not_starve_normal_requests() {
+    let server = start_with(ServeOptions {
+        body_timeout: Duration::from_secs(1),
+        ..ServeOptions::default()
+    })
+    .await;
+    let key = server.app.config().api_key.clone();
+    // 150 connections that send their headers and then nothing (the issue's attack: with a
+    // 128-file limit they used to hold every descriptor for good).
+    let mut stalled = Vec::new();
+    for _ in 0..150 {
+        let mut s = Raw::connect(&server.addr).await;
+        s.send(&stalled_request(&key, 64, "")).await;
+        stalled.push(s);
+    }
+    // Normal requests are answered meanwhile.
+    let client = http_client();
+    let token = sandbox_token(&server.app, "alice");
+    let url = format!(
+        "{}/channels/messaging/general/call?api_key={key}",
+        server.base
+    );
+    for i in 0..5 {
+        let body = json!({"id": format!("call-{i}"), "type": "video"}).to_string();
+        let (status, _, body) = tokio::time::timeout(
+            ANSWER_WITHIN,
+            send(&client, "POST", &url, &[("authorization", &token)], body),
+        )
+        .await
+        .expect("a normal request answered within 30 s");
+        assert_eq!(status, 201, "{body}");
+    }
+    // And every stalled one gets its 408 and is closed.
+    for mut s in stalled {
+        let r = s.response().await;
+        assert_eq!(r.status, 408, "{r:?}");
+        assert_stream_error(&r.body, 408, 23);
+        s.assert_closed().await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_in_the_backlog() {
+    let server = start_with(ServeOptions {
+        max_connections: 2,
+        body_timeout: Duration::from_secs(120),
+        ..ServeOptions::default()
+    })
+    .await;
+    let key = server.app.config().api_key.clone();
+    // Two stalled connections hold both places (connected in order, so accepted first).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = Raw::connect(&server.addr).await;
+        s.send(&stalled_request(&key, 64, "")).await;
+        held.push(s);
+    }
+    // A third, complete request waits: the server does not take its connection yet.
+    let mut third = Raw::connect(&server.addr).await;
+    third
+        .send(b"POST /calls/standup HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\n\r\n{}")
+        .await;
+    let early = tokio::time::timeout(Duration::from_secs(1), third.response()).await;
+    assert!(early.is_err(), "answered beyond the limit: {early:?}");
+    // One client gives up (its request is answered 400 into a closed socket); the third
+    // connection takes its place and is answered (401: no api_key).
+    drop(held.pop());
+    let r = third.response().await;
+    assert_eq!(r.status, 401, "{r:?}");
+    assert_stream_error(&r.body, 401, 2);
+    drop(held);
+    server.stop().await;
+}
+
+/// Sends `request` on a connection of its own and reads the one answer.
+async fn raw_exchange(addr: &str, request: &[u8]) -> (RawResponse, Raw) {
+    let mut stream = Raw::connect(addr).await;
+    stream.send(request).await;
+    (stream.response().await, stream)
+}
+
+#[tokio::test]
+async fn requests_hyper_refuses_are_answered_in_streams_shape() {
+    let logs = LogCapture::global();
+    let server = start().await;
+    let long_uri = format!(
+        "POST /calls/{} HTTP/1.1\r\nhost: localhost\r\n\r\n",
+        "x".repeat(70_000)
+    );
+    let many_headers = format!(
+        "POST /calls/standup HTTP/1.1\r\nhost: localhost\r\n{}\r\n",
+        (0..120)
+            .map(|i| format!("x-h{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let cases: &[(&str, &[u8], u16, i64)] = &[
+        ("no request line", b"GARBAGE\r\n\r\n", 400, 4),
+        (
+            "bad method",
+            b"P(ST /calls/x HTTP/1.1\r\nhost: localhost\r\n\r\n",
+            400,
+            4,
+        ),
+        (
+            "bad version",
+            b"POST /calls/x HTTP/7.1\r\nhost: localhost\r\n\r\n",
+            400,
+            4,
+        ),
+        (
+            "bad header name",
+            b"POST /calls/x HTTP/1.1\r\nbad header: x\r\n\r\n",
+            400,
+            4,
+        ),
+        (
+            "bad content-length",
+            b"POST /calls/x HTTP/1.1\r\ncontent-length: 1x\r\n\r\n{}",
+            400,
+            4,
+        ),
+        (
+            "two content-lengths",
+            b"POST /calls/x HTTP/1.1\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}",
+            400,
+            4,
+        ),
+        (
+            "transfer-encoding not ending in chunked",
+            b"POST /calls/x HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n{}",
+            400,
+            4,
+        ),
+        (
+            "transfer-encoding in HTTP/1.0",
+            b"POST /calls/x HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+            4,
+        ),
+        ("URI over 65534 bytes", long_uri.as_bytes(), 414, 4),
+        ("more than 100 headers", many_headers.as_bytes(), 431, 24),
+    ];
+    for (what, request, status, code) in cases {
+        let (r, mut stream) = raw_exchange(&server.addr, request).await;
+        assert_eq!(r.status, *status, "{what}: {r:?}");
+        assert_eq!(r.header("content-type"), Some("application/json"), "{what}");
+        assert_eq!(r.header("connection"), Some("close"), "{what}");
+        assert_stream_error(&r.body, *status, *code);
+        stream.assert_closed().await;
+    }
+
+    // After a good request on the same connection (pipelined: both answers may leave in one
+    // write), the good answer stays whole and the bad request gets the Stream shape.
+    let (first, mut stream) = raw_exchange(
+        &server.addr,
+        b"POST /calls/standup HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\n\r\n{}GARBAGE\r\n\r\n",
+    )
+    .await;
+    assert_eq!(first.status, 401, "{first:?}");
+    assert_stream_error(&first.body, 401, 2);
+    let second = stream.response().await;
+    assert_eq!(second.status, 400, "{second:?}");
+    assert_stream_error(&second.body, 400, 4);
+    stream.assert_closed().await;
+
+    // hyper gives no answer to an HTTP/2 preface (it is not served here); the connection is
+    // closed, not held.
+    let mut stream = Raw::connect(&server.addr).await;
+    stream.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+    stream.assert_closed().await;
+
+    // And the server still serves.
+    let (r, _) = raw_exchange(
+        &server.addr,
+        b"POST /calls/standup HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2\r\n\r\n{}",
+    )
+    .await;
+    assert_eq!(r.status, 401, "{r:?}");
+    // Logged like every answer, without the method and path hyper could not read.
+    let text = logs.text();
+    for line in [
+        r#"method=- route="(none)" status=414 code=4"#,
+        r#"method=- route="(none)" status=431 code=24"#,
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn encodings_the_server_cannot_decode_are_refused_before_the_handler() {
+    let server = start().await;
+    let key = server.app.config().api_key.clone();
+    let token = sandbox_token(&server.app, "alice");
+    let body = r#"{"id":"standup","type":"video"}"#;
+    let request = |framing: &str| {
+        let mut r = format!(
+            "POST /channels/messaging/general/call?api_key={key} HTTP/1.1\r\nhost: localhost\r\n\
+             authorization: {token}\r\ncontent-type: application/json\r\n{framing}\r\n"
+        );
+        if framing.contains("chunked") || framing.contains("Chunked") {
+            r.push_str(&format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len()));
+        } else {
+            r.push_str(body);
+        }
+        r
+    };
+    let cl = format!("content-length: {}\r\n", body.len());
+    let refused = [
+        (
+            "transfer-encoding: gzip, chunked\r\n".to_string(),
+            "Transfer-Encoding",
+        ),
+        (
+            "transfer-encoding: chunked, chunked\r\n".to_string(),
+            "Transfer-Encoding",
+        ),
+        (
+            "transfer-encoding: gzip\r\ntransfer-encoding: chunked\r\n".to_string(),
+            "Transfer-Encoding",
+        ),
+        (
+            format!("content-encoding: gzip\r\n{cl}"),
+            "Content-Encoding",
+        ),
+        (
+            format!("content-encoding: identity, br\r\n{cl}"),
+            "Content-Encoding",
+        ),
+    ];
+    for (framing, named) in &refused {
+        let (r, mut stream) = raw_exchange(&server.addr, request(framing).as_bytes()).await;
+        assert_eq!(r.status, 400, "{framing:?}: {r:?}");
+        assert_eq!(r.header("connection"), Some("close"), "{framing:?}");
+        let msg = assert_stream_error(&r.body, 400, 4);
+        assert!(
+            msg.starts_with("CreateCall") && msg.contains(named),
+            "{msg}"
+        );
+        stream.assert_closed().await;
+    }
+    assert_eq!(server.app.store().len(), 0, "refused before the handler");
+    for framing in [
+        "transfer-encoding: chunked\r\n".to_string(),
+        "Transfer-Encoding: Chunked\r\n".to_string(),
+        format!("content-encoding: identity\r\n{cl}"),
+        cl.clone(),
+    ] {
+        let (r, _) = raw_exchange(&server.addr, request(&framing).as_bytes()).await;
+        assert_eq!(r.status, 201, "{framing:?}: {r:?}");
+    }
+    server.stop().await;
 }

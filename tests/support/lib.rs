@@ -57,16 +57,16 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
-/// A fixture parsed as API Gateway delivers it to a function.
+/// A fixture parsed as the functions read it ([`callbridge_lambda::parse_event`]).
 pub fn event(name: &str) -> HttpEvent {
-    serde_json::from_str(&fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    event_edited(name, |_| {})
 }
 
 /// A fixture with `edit` applied to its JSON before parsing.
 pub fn event_edited(name: &str, edit: impl FnOnce(&mut Value)) -> HttpEvent {
     let mut v: Value = serde_json::from_str(&fixture(name)).unwrap();
     edit(&mut v);
-    serde_json::from_value(v).unwrap()
+    callbridge_lambda::parse_event(v).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
 /// A Stream user token signed with the fixture secret.

@@ -8,7 +8,7 @@ use callbridge::api::{ApiRequest, ApiResponse, PathParams};
 use callbridge::config::ConfigError;
 use callbridge::store::dynamodb::{self, DynamoStore};
 use callbridge::store::{ReadOnly, Storage};
-use callbridge::{Callbridge, Config};
+use callbridge::{ApiError, Callbridge, Config};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 pub use lambda_runtime::Error;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,9 @@ use std::time::Duration;
 /// through as they came, and no client input may fail an invocation (that would be API
 /// Gateway's own 500, outside Stream's error shape). So the query string stays a string for
 /// the handler to parse, and a header whose value `http` cannot hold is dropped, not fatal.
-/// Only an event without `requestContext.http.method` (not an HTTP API event at all) is
-/// refused, as a function error.
+/// Only an event that is not an HTTP API event at all (no `requestContext.http.method`, or a
+/// field of the wrong type: direct invokes, other event sources) is refused, as a function
+/// error; [`parse_event`] reads it so that the refusal never repeats the event's values.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpEvent {
@@ -62,6 +64,132 @@ pub struct HttpDescription {
 fn method<'de, D: Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
     let name = String::deserialize(d)?;
     Method::from_bytes(name.as_bytes()).map_err(serde::de::Error::custom)
+}
+
+/// Why an invocation's payload is not an HTTP API request. It names the field and the kinds of
+/// value expected and found, never the value: an event carries the caller's credentials, and
+/// this message is logged and posted to the Runtime API (serde's own messages quote the
+/// offending value, a string holding `authorization: <JWT>` for instance).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventError {
+    pub field: &'static str,
+    pub expected: &'static str,
+    pub found: &'static str,
+}
+
+impl std::fmt::Display for EventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "not an API Gateway HTTP API (payload format 2.0) event: {} must be {}, not {}",
+            self.field, self.expected, self.found
+        )
+    }
+}
+
+impl std::error::Error for EventError {}
+
+impl From<EventError> for lambda_runtime::Diagnostic {
+    fn from(e: EventError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "Callbridge.InvalidEvent".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Reads an invocation's payload as an [`HttpEvent`]. The shape is checked on the JSON value
+/// first, field by field, so that a refusal names a field, not a value; the check accepts what
+/// `HttpEvent`'s deserialisation accepts.
+pub fn parse_event(payload: Value) -> Result<HttpEvent, EventError> {
+    check_shape(&payload)?;
+    serde_json::from_value(payload).map_err(|_| EventError {
+        field: "the event",
+        expected: "an HTTP API request",
+        found: "one of another shape",
+    })
+}
+
+fn kind(v: Option<&Value>) -> &'static str {
+    match v {
+        None => "missing",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "a boolean",
+        Some(Value::Number(_)) => "a number",
+        Some(Value::String(_)) => "a string",
+        Some(Value::Array(_)) => "an array",
+        Some(Value::Object(_)) => "an object",
+    }
+}
+
+fn wrong(field: &'static str, expected: &'static str, found: Option<&Value>) -> EventError {
+    EventError {
+        field,
+        expected,
+        found: kind(found),
+    }
+}
+
+fn object<'a>(
+    field: &'static str,
+    v: Option<&'a Value>,
+) -> Result<&'a serde_json::Map<String, Value>, EventError> {
+    match v {
+        Some(Value::Object(o)) => Ok(o),
+        other => Err(wrong(field, "an object", other)),
+    }
+}
+
+fn optional_string(field: &'static str, v: Option<&Value>) -> Result<(), EventError> {
+    match v {
+        None | Some(Value::Null | Value::String(_)) => Ok(()),
+        other => Err(wrong(field, "a string", other)),
+    }
+}
+
+/// An optional object of strings (`values_field` names its values in a refusal).
+fn optional_strings(
+    field: &'static str,
+    values_field: &'static str,
+    v: Option<&Value>,
+) -> Result<(), EventError> {
+    match v {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Object(o)) => o
+            .values()
+            .find(|v| !v.is_string())
+            .map_or(Ok(()), |v| Err(wrong(values_field, "a string", Some(v)))),
+        other => Err(wrong(field, "an object of strings", other)),
+    }
+}
+
+fn check_shape(event: &Value) -> Result<(), EventError> {
+    let top = object("the event", Some(event))?;
+    optional_string("rawPath", top.get("rawPath"))?;
+    optional_string("rawQueryString", top.get("rawQueryString"))?;
+    optional_string("body", top.get("body"))?;
+    optional_strings("headers", "each value of headers", top.get("headers"))?;
+    optional_strings(
+        "pathParameters",
+        "each value of pathParameters",
+        top.get("pathParameters"),
+    )?;
+    match top.get("isBase64Encoded") {
+        None | Some(Value::Bool(_)) => {}
+        other => return Err(wrong("isBase64Encoded", "a boolean", other)),
+    }
+    let context = object("requestContext", top.get("requestContext"))?;
+    let http = object("requestContext.http", context.get("http"))?;
+    optional_string("requestContext.http.path", http.get("path"))?;
+    match http.get("method") {
+        Some(Value::String(m)) if Method::from_bytes(m.as_bytes()).is_ok() => Ok(()),
+        Some(Value::String(_)) => Err(EventError {
+            field: "requestContext.http.method",
+            expected: "an HTTP method",
+            found: "a string that is not one",
+        }),
+        other => Err(wrong("requestContext.http.method", "a string", other)),
+    }
 }
 
 /// The API Gateway HTTP API response (payload format 2.0).
@@ -104,27 +232,82 @@ impl From<ApiResponse> for HttpResponse {
     }
 }
 
+/// Bounds on the headers the adapter copies from an event. API Gateway's HTTP API caps the
+/// request line and header values at 10240 bytes in all ("Total combined size of request line
+/// and header values", not adjustable: Quotas for configuring and running an HTTP API,
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html) and
+/// documents no count; these bounds, 100 headers (as hyper serves the local server) and 32 KiB
+/// of names and values, are met only by events API Gateway does not deliver (direct invokes,
+/// other event sources). Over them an event is answered 431 (Stream's code 24).
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The event's headers as an `http` map, within [`MAX_HEADERS`] and [`MAX_HEADER_BYTES`],
+/// counted before anything is built; names or values `http` cannot hold are dropped, and
+/// names that differ only in case are joined into one header.
+fn header_map(headers: Option<&HashMap<String, String>>) -> Result<HeaderMap, ApiError> {
+    let Some(headers) = headers else {
+        return Ok(HeaderMap::new());
+    };
+    if headers.len() > MAX_HEADERS {
+        return Err(ApiError::HeadersTooLarge(format!(
+            "more than {MAX_HEADERS} headers"
+        )));
+    }
+    let bytes: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge(format!(
+            "more than {MAX_HEADER_BYTES} bytes of header names and values"
+        )));
+    }
+    // Names that differ only in case are one header, and the event's map iterates in no fixed
+    // order, so which spelling won used to change from run to run. API Gateway (payload 2.0)
+    // lowercases names and combines repeated headers with commas; an event from elsewhere
+    // holding `authorization` and `Authorization` is read the same way: the values joined with
+    // "," in the byte order of the names as written. Joined, two tokens are no token (401,
+    // code 5), every time. Refusing such an event (400) would also be deterministic, but it
+    // would answer differently from the same request through API Gateway.
+    let mut grouped: BTreeMap<String, Vec<(&str, &str)>> = BTreeMap::new();
+    for (name, value) in headers {
+        if HeaderValue::from_str(value).is_ok() {
+            grouped
+                .entry(name.to_ascii_lowercase())
+                .or_default()
+                .push((name, value));
+        }
+    }
+    let too_many = |_| ApiError::HeadersTooLarge(format!("more than {MAX_HEADERS} headers"));
+    let mut map = HeaderMap::try_with_capacity(grouped.len()).map_err(too_many)?;
+    for (name, mut spellings) in grouped {
+        spellings.sort_unstable();
+        let values: Vec<&str> = spellings.iter().map(|(_, v)| *v).collect();
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&values.join(",")),
+        ) {
+            map.try_append(name, value).map_err(too_many)?;
+        }
+    }
+    Ok(map)
+}
+
 /// Adapts one API Gateway request to the domain handler.
 pub async fn handle<S: Storage>(
     app: &Callbridge<S>,
     operation: Operation,
     event: &HttpEvent,
 ) -> ApiResponse {
-    let mut headers = HeaderMap::new();
-    for (name, value) in event.headers.iter().flatten() {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.append(name, value);
-        }
-    }
+    let started = std::time::Instant::now();
     let path = event
         .raw_path
         .as_deref()
         .filter(|p| !p.is_empty())
         .or(event.request_context.http.path.as_deref())
         .unwrap_or("");
+    let headers = match header_map(event.headers.as_ref()) {
+        Ok(h) => h,
+        Err(e) => return app.refuse(&event.request_context.http.method, path, e, started),
+    };
     let text = event.body.as_deref().unwrap_or("");
     // API Gateway base64-encodes bodies it does not take for text; it always sends valid
     // base64, and should it not, the text itself reaches the handler (which then refuses it
@@ -172,11 +355,17 @@ pub async fn run_with<S: Storage>(
     // Boxed: the runtime's future type nests deep enough to exceed rustc's layout query
     // limit in the binaries that await it.
     Box::pin(lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<HttpEvent>| {
+        move |event: LambdaEvent<Value>| {
             let app = Arc::clone(&app);
             async move {
-                Ok::<_, Error>(HttpResponse::from(
-                    handle(&app, operation, &event.payload).await,
+                // The payload is read as any JSON first (a syntax error's message quotes no
+                // value), then as an HTTP API event by parse_event.
+                let event = parse_event(event.payload).map_err(|e| {
+                    tracing::warn!(error = %e, "invocation refused");
+                    lambda_runtime::Diagnostic::from(e)
+                })?;
+                Ok::<_, lambda_runtime::Diagnostic>(HttpResponse::from(
+                    handle(&app, operation, &event).await,
                 ))
             }
         },
@@ -292,5 +481,139 @@ fn parse_level(name: &str) -> tracing_subscriber::filter::LevelFilter {
         "ERROR" | "FATAL" => LevelFilter::ERROR,
         "OFF" => LevelFilter::OFF,
         _ => LevelFilter::INFO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn minimal() -> Value {
+        json!({"rawPath": "/calls/x", "headers": {"authorization": "t"},
+               "requestContext": {"http": {"method": "POST", "path": "/calls/x"}}})
+    }
+
+    #[test]
+    fn a_refused_event_names_the_field_never_the_value() {
+        const SECRET: &str = "eyJhbGciOiJIUzI1NiJ9.secret-part";
+        type Edit = fn(&mut Value);
+        let cases: &[(Edit, &str)] = &[
+            (
+                |v| v["headers"] = json!(format!("authorization: {SECRET}")),
+                "headers must be an object of strings, not a string",
+            ),
+            (
+                |v| v["headers"] = json!({"authorization": [SECRET]}),
+                "each value of headers must be a string, not an array",
+            ),
+            (
+                |v| v["pathParameters"] = json!(SECRET),
+                "pathParameters must be an object of strings, not a string",
+            ),
+            (
+                |v| v["rawPath"] = json!({"p": SECRET}),
+                "rawPath must be a string, not an object",
+            ),
+            (
+                |v| v["rawQueryString"] = json!(7),
+                "rawQueryString must be a string, not a number",
+            ),
+            (
+                |v| v["body"] = json!([SECRET]),
+                "body must be a string, not an array",
+            ),
+            (
+                |v| v["isBase64Encoded"] = json!(SECRET),
+                "isBase64Encoded must be a boolean, not a string",
+            ),
+            (
+                |v| v["isBase64Encoded"] = Value::Null,
+                "isBase64Encoded must be a boolean, not null",
+            ),
+            (
+                |v| v["requestContext"] = json!(SECRET),
+                "requestContext must be an object, not a string",
+            ),
+            (
+                |v| {
+                    v.as_object_mut().unwrap().remove("requestContext");
+                },
+                "requestContext must be an object, not missing",
+            ),
+            (
+                |v| v["requestContext"]["http"] = json!(SECRET),
+                "requestContext.http must be an object, not a string",
+            ),
+            (
+                |v| v["requestContext"]["http"]["method"] = json!(format!("P T {SECRET}")),
+                "requestContext.http.method must be an HTTP method, not a string that is not one",
+            ),
+            (
+                |v| v["requestContext"]["http"]["method"] = Value::Null,
+                "requestContext.http.method must be a string, not null",
+            ),
+            (
+                |v| v["requestContext"]["http"]["path"] = json!(1),
+                "requestContext.http.path must be a string, not a number",
+            ),
+            (
+                |v| *v = json!(SECRET),
+                "the event must be an object, not a string",
+            ),
+        ];
+        for (edit, expected) in cases {
+            let mut v = minimal();
+            edit(&mut v);
+            let err = parse_event(v.clone()).expect_err(expected);
+            let text = format!(
+                "{err} {err:?} {:?}",
+                lambda_runtime::Diagnostic::from(err.clone())
+            );
+            assert!(text.contains(expected), "{text}");
+            assert!(!text.contains("secret-part"), "{text}");
+        }
+    }
+
+    #[test]
+    fn spellings_of_one_header_are_joined_in_the_order_of_their_names() {
+        let headers: HashMap<String, String> = [
+            ("x-a", "lower"),
+            ("X-A", "upper"),
+            ("X-a", "mixed"),
+            ("x-b", "alone"),
+            ("X-B", "bad\u{0}value"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let map = header_map(Some(&headers)).unwrap();
+        assert_eq!(map.len(), 2);
+        assert_eq!(map["x-a"], "upper,mixed,lower");
+        // A value http cannot hold is dropped, not joined.
+        assert_eq!(map["x-b"], "alone");
+    }
+
+    #[test]
+    fn what_the_check_accepts_deserialises() {
+        let mut nulls = minimal();
+        for f in [
+            "rawPath",
+            "rawQueryString",
+            "headers",
+            "pathParameters",
+            "body",
+        ] {
+            nulls[f] = Value::Null;
+        }
+        nulls["requestContext"]["http"]["path"] = Value::Null;
+        let bare = json!({"requestContext": {"http": {"method": "GET"}}, "unknown": [1]});
+        for v in [minimal(), nulls, bare] {
+            let e = parse_event(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}"));
+            assert!(
+                e.request_context.http.method == Method::POST
+                    || e.request_context.http.method == Method::GET
+            );
+        }
     }
 }

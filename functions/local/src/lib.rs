@@ -8,7 +8,7 @@ use callbridge::api::{
 use callbridge::jwt;
 use callbridge::store::Storage;
 use callbridge::{ApiError, Callbridge, Operation};
-use http::{HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -19,6 +19,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+mod refusals;
+use refusals::{HYPER_MAX_URI_BYTES, Refusals, Render, UNREAD_METHOD};
 
 /// Demo settings of the sandbox, in groups. A group is filled in only when every variable in
 /// it is unset, and the sandbox only starts when the Stream credentials are unset: a
@@ -129,16 +133,66 @@ pub fn describe() -> serde_json::Value {
     })
 }
 
+/// How long clients may take and how many are served at once.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Time a request's headers have to arrive (also the idle time allowed between requests on
+    /// a kept-alive connection); hyper closes the connection after it, without an answer.
+    pub header_timeout: Duration,
+    /// Time a request's body has to arrive in full, counted from the end of its headers; after
+    /// it the request is answered 408 (Stream's code 23) and the connection closed.
+    pub body_timeout: Duration,
+    /// Connections served at once. Further ones wait in the listen backlog (the kernel
+    /// completes their handshake; the server accepts them as places free up), so a burst of
+    /// clients that stall cannot take every file descriptor from the ones that follow.
+    pub max_connections: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections: 256,
+        }
+    }
+}
+
 /// Serves both endpoints on `listener` until `shutdown` resolves, then drains open connections
-/// (at most 10 seconds).
+/// (at most 10 seconds), with the default [`ServeOptions`].
 pub async fn serve<S: Storage>(
     listener: TcpListener,
     app: Arc<Callbridge<S>>,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with(listener, app, ServeOptions::default(), shutdown).await
+}
+
+/// [`serve`] with these options.
+pub async fn serve_with<S: Storage>(
+    listener: TcpListener,
+    app: Arc<Callbridge<S>>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let options = Arc::new(options);
+    let render: Render = {
+        let app = Arc::clone(&app);
+        Arc::new(move |status, date| hyper_refusal(&app, status, date))
+    };
+    let places = Arc::new(Semaphore::new(
+        options.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        // A place first, then a connection: while every place is taken, new connections wait
+        // in the listen backlog rather than being accepted and left unserved.
+        let place = tokio::select! {
+            place = Arc::clone(&places).acquire_owned() => place,
+            _ = &mut shutdown => break,
+        };
+        let Ok(place) = place else { break };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
@@ -149,15 +203,19 @@ pub async fn serve<S: Storage>(
                         continue;
                     }
                 };
-                let app = Arc::clone(&app);
+                let (app, opts) = (Arc::clone(&app), Arc::clone(&options));
                 let conn = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
+                    .header_read_timeout(options.header_timeout)
+                    // One flat buffer per write: how Refusals finds hyper's own answers.
+                    .writev(false)
                     .serve_connection(
-                        TokioIo::new(stream),
+                        TokioIo::new(Refusals::new(stream, Arc::clone(&render))),
                         service_fn(move |req| {
-                            let app = Arc::clone(&app);
-                            async move { Ok::<_, std::convert::Infallible>(handle(&app, req).await) }
+                            let (app, opts) = (Arc::clone(&app), Arc::clone(&opts));
+                            async move {
+                                Ok::<_, std::convert::Infallible>(handle(&app, &opts, req).await)
+                            }
                         }),
                     );
                 let conn = graceful.watch(conn);
@@ -165,6 +223,7 @@ pub async fn serve<S: Storage>(
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection closed with an error");
                     }
+                    drop(place);
                 });
             }
             _ = &mut shutdown => break,
@@ -179,8 +238,87 @@ pub async fn serve<S: Storage>(
     }
 }
 
+/// The answer replacing hyper's own (empty) one to a request it could not parse: Stream's error
+/// shape, logged like every other answer. The method and path are unknown (the request line
+/// may be what failed), so the log names neither, and the message names Create Call.
+fn hyper_refusal<S: Storage>(
+    app: &Callbridge<S>,
+    status: StatusCode,
+    date: Option<&[u8]>,
+) -> Vec<u8> {
+    let started = std::time::Instant::now();
+    let err = match status {
+        StatusCode::URI_TOO_LONG => ApiError::UriTooLong {
+            limit: HYPER_MAX_URI_BYTES,
+        },
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiError::HeadersTooLarge(
+            "more than 100 headers, or more than 408 KiB of request line and headers".into(),
+        ),
+        _ => ApiError::input(
+            "the request is not valid HTTP/1.1 (its request line, a header or its body framing)",
+        ),
+    };
+    let response = app.refuse(&UNREAD_METHOD, "", err, started);
+    let mut out = format!("HTTP/1.1 {}\r\n", response.status()).into_bytes();
+    for (name, value) in response.headers() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"access-control-allow-origin: *\r\nconnection: close\r\n");
+    out.extend_from_slice(format!("content-length: {}\r\n", response.body().len()).as_bytes());
+    if let Some(date) = date {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(response.body());
+    out
+}
+
+/// The codings of `name`'s values, lowercased (an unreadable value is a coding of its own).
+fn codings(headers: &HeaderMap, name: http::header::HeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// A request whose body the server cannot decode, refused before the handler reads it.
+///
+/// Both are input errors (400, Stream's code 4), the client's to fix, like hyper's own refusal
+/// of a Transfer-Encoding that does not end in `chunked`. RFC 9112 6.1 suggests 501 for an
+/// unknown transfer coding and RFC 9110 15.5.16 allows 415 for a content coding; Stream has
+/// codes for neither, and no client input is answered with a 5xx here.
+fn undecodable_body(headers: &HeaderMap) -> Option<ApiError> {
+    // hyper decodes `chunked` alone, and lets a request through when `chunked` is merely the
+    // last coding (`gzip, chunked`), handing over the still-gzipped bytes.
+    let transfer = codings(headers, http::header::TRANSFER_ENCODING);
+    if !transfer.is_empty() && transfer != ["chunked"] {
+        return Some(ApiError::input(
+            "Transfer-Encoding other than chunked is not supported; send the body uncompressed",
+        ));
+    }
+    // Nothing decodes a content coding: the JSON parser would get compressed bytes.
+    if codings(headers, http::header::CONTENT_ENCODING)
+        .iter()
+        .any(|c| c != "identity")
+    {
+        return Some(ApiError::input(
+            "Content-Encoding other than identity is not supported; send the body uncompressed",
+        ));
+    }
+    None
+}
+
 async fn handle<S: Storage>(
     app: &Callbridge<S>,
+    options: &ServeOptions,
     req: hyper::Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let started = std::time::Instant::now();
@@ -208,9 +346,18 @@ async fn handle<S: Storage>(
             started,
         );
         r
+    } else if let Some(err) = undecodable_body(&parts.headers) {
+        // The body is not read, so the connection cannot carry another request.
+        let mut r = app.refuse(&parts.method, parts.uri.path(), err, started);
+        r.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        r
     } else {
-        match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(collected) => {
+        // The body's whole arrival is bounded, not each read: a client trickling a byte now
+        // and then holds the connection no longer than one that sends nothing.
+        let body = Limited::new(body, MAX_BODY_BYTES).collect();
+        match tokio::time::timeout(options.body_timeout, body).await {
+            Ok(Ok(collected)) => {
                 let body = collected.to_bytes();
                 app.handle(ApiRequest {
                     method: &parts.method,
@@ -223,7 +370,7 @@ async fn handle<S: Storage>(
                 })
                 .await
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 let err = if e.is::<http_body_util::LengthLimitError>() {
                     ApiError::PayloadTooLarge {
                         limit: MAX_BODY_BYTES,
@@ -232,6 +379,18 @@ async fn handle<S: Storage>(
                     ApiError::input("request body could not be read")
                 };
                 app.refuse(&parts.method, parts.uri.path(), err, started)
+            }
+            // Stream's own Request Timeout Error (408, code 23), not an input error (4): the
+            // request was not wrong, it did not arrive. The rest of the body may still come, so
+            // the connection cannot carry another request: it is closed after the answer.
+            Err(_) => {
+                let err = ApiError::RequestTimeout {
+                    limit_secs: options.body_timeout.as_secs_f64().ceil() as u64,
+                };
+                let mut r = app.refuse(&parts.method, parts.uri.path(), err, started);
+                r.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                r
             }
         }
     };

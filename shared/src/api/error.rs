@@ -30,6 +30,16 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A transport's bound on the time a request takes to arrive (Stream's own 408, code 23).
+    #[error("the request did not arrive in full within {limit_secs} s")]
+    RequestTimeout { limit_secs: u64 },
+    /// A transport's bound on request headers (Stream's own 431, code 24).
+    #[error("request headers are too large: {0}")]
+    HeadersTooLarge(String),
+    /// A transport's bound on the request target (414; Stream has no code of its own for it,
+    /// so input error 4).
+    #[error("the request URI is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
     #[error(transparent)]
     App(#[from] Error),
 }
@@ -51,6 +61,11 @@ impl ApiError {
             ApiError::NoRoute { .. } => return (StatusCode::NOT_FOUND, 16),
             ApiError::MethodNotAllowed(_) => return (StatusCode::METHOD_NOT_ALLOWED, 4),
             ApiError::PayloadTooLarge { .. } => return (StatusCode::PAYLOAD_TOO_LARGE, 22),
+            ApiError::RequestTimeout { .. } => return (StatusCode::REQUEST_TIMEOUT, 23),
+            ApiError::HeadersTooLarge(_) => {
+                return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, 24);
+            }
+            ApiError::UriTooLong { .. } => return (StatusCode::URI_TOO_LONG, 4),
             ApiError::App(e) => e,
         };
         match app {
@@ -135,6 +150,9 @@ mod tests {
             ),
             (ApiError::MethodNotAllowed("GET".into()), 405, 4, None),
             (ApiError::PayloadTooLarge { limit: 1 }, 413, 22, None),
+            (ApiError::RequestTimeout { limit_secs: 1 }, 408, 23, None),
+            (ApiError::HeadersTooLarge(m()), 431, 24, None),
+            (ApiError::UriTooLong { limit: 1 }, 414, 4, None),
             (
                 Error::RateLimited {
                     message: m(),

@@ -205,7 +205,7 @@ impl<S: Storage> Callbridge<S> {
 
     async fn dispatch(&self, route: Route, req: &ApiRequest<'_>) -> Result<Answer, ApiError> {
         if req.method != Method::POST {
-            return Err(ApiError::MethodNotAllowed(req.method.to_string()));
+            return Err(ApiError::MethodNotAllowed(shown_method(req.method)));
         }
         if req.body.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge {
@@ -248,6 +248,17 @@ impl<S: Storage> Callbridge<S> {
     }
 }
 
+/// A method as errors and logs show it: at most 16 characters, since a method can be any token
+/// (a direct invoke could put a caller's JWT there).
+pub fn shown_method(method: &Method) -> String {
+    let m = method.as_str();
+    if m.len() <= 16 {
+        m.to_string()
+    } else {
+        format!("{}...", &m[..16])
+    }
+}
+
 /// Logs the cause of a refusal (never sent to the client).
 fn log_refusal(e: &ApiError) {
     let cause = e.cause_chain();
@@ -268,7 +279,7 @@ pub fn log_request(
     started: Instant,
 ) {
     tracing::info!(
-        method = %method,
+        method = %shown_method(method),
         route = route_name(route),
         status = status.as_u16(),
         code,
@@ -299,6 +310,16 @@ fn decode_component(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_methods_are_cut_in_errors_and_logs() {
+        let jwt_like =
+            Method::from_bytes(b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VyX2lkIjoiYSJ9.sig")
+                .unwrap();
+        let shown = shown_method(&jwt_like);
+        assert_eq!(shown, "eyJhbGciOiJIUzI1...");
+        assert_eq!(shown_method(&Method::GET), "GET");
+    }
 
     #[test]
     fn query_param_decoding() {

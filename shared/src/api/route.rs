@@ -82,7 +82,7 @@ pub fn resolve(req: &ApiRequest<'_>) -> Result<Route, ApiError> {
 
 fn no_route(req: &ApiRequest<'_>) -> ApiError {
     ApiError::NoRoute {
-        method: req.method.to_string(),
+        method: super::shown_method(req.method),
         path: req.path.chars().take(200).collect(),
     }
 }
