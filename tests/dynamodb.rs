@@ -225,6 +225,7 @@ async fn items_read_back_equal_field_by_field() {
             created_by: "alice@example.com".into(),
             created_at: 1_800_000_000,
             expires_at: 1_802_592_000,
+            pending_announcement: false,
         },
         Call {
             id: CallId::parse("room.1").unwrap(),
@@ -237,6 +238,7 @@ async fn items_read_back_equal_field_by_field() {
             created_by: "Ünïcode user".into(),
             created_at: 1_800_000_001,
             expires_at: 1_800_000_601,
+            pending_announcement: false,
         },
     ];
     for call in &calls {

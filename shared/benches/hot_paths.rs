@@ -104,6 +104,7 @@ fn hms_token(c: &mut Criterion) {
         created_by: "alice".into(),
         created_at: 1_800_000_000,
         expires_at: u64::MAX,
+        pending_announcement: false,
     };
     rt.block_on(app.store().insert_if_absent(&call, 1_800_000_000))
         .unwrap();

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use callbridge::chat::Membership;
-use callbridge::chat::stream::{StreamConfig, StreamMembers};
+use callbridge::chat::stream::{StreamChat, StreamConfig};
 use callbridge::domain::ChannelCid;
 use callbridge::outbound::https_client;
 use callbridge::secret::Secret;
@@ -41,8 +41,8 @@ async fn mock() -> String {
     format!("http://{addr}")
 }
 
-fn members(base: &str, cache_secs: u64) -> StreamMembers {
-    StreamMembers::new(
+fn members(base: &str, cache_secs: u64) -> StreamChat {
+    StreamChat::new(
         StreamConfig {
             api_key: "bench-key".into(),
             api_secret: Secret::new("bench-secret"),

@@ -27,6 +27,7 @@ pub const VARIABLES: &[&str] = &[
     "CALLBRIDGE_TABLE_NAME",
     "CALLBRIDGE_MEMBERSHIP",
     "CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS",
+    "CALLBRIDGE_NOTIFY",
     "STREAM_API_BASE_URL",
     "AGORA_APP_ID",
     "AGORA_APP_CERTIFICATE",
@@ -101,9 +102,46 @@ pub struct Config {
     pub call_ttl_secs: u64,
     /// DynamoDB table; `None` means the in-memory store (local server only).
     pub table_name: Option<String>,
+    /// Stream Chat's REST API, for membership checks and announcements.
+    pub stream: StreamConfig,
     /// Calls private to their channel's members, checked against Stream Chat
-    /// (`CALLBRIDGE_MEMBERSHIP=stream`, the default); `None` when off.
-    pub membership: Option<StreamConfig>,
+    /// (`CALLBRIDGE_MEMBERSHIP=stream`, the default).
+    pub membership: bool,
+    /// How a new call is announced in its channel (`CALLBRIDGE_NOTIFY`, default off).
+    pub notify: Notify,
+}
+
+/// How the channel is told of a new call: the three ways Stream's description of in-chat
+/// calling names, or not at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notify {
+    Off,
+    /// A message in the channel, sent as the creator, with one attachment of type `call`.
+    Message,
+    /// A custom channel event `call.created`.
+    Event,
+    /// The call set in the channel's custom data (key `call`) by a partial update.
+    Channel,
+}
+
+impl Notify {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" => Some(Notify::Off),
+            "message" => Some(Notify::Message),
+            "event" => Some(Notify::Event),
+            "channel" => Some(Notify::Channel),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notify::Off => "off",
+            Notify::Message => "message",
+            Notify::Event => "event",
+            Notify::Channel => "channel",
+        }
+    }
 }
 
 impl Config {
@@ -172,36 +210,43 @@ impl Config {
             .map(|m| m.trim().to_ascii_lowercase())
             .as_deref()
         {
-            None | Some("stream") => {
-                let api_base = http_url(&get, "STREAM_API_BASE_URL", stream::DEFAULT_API_BASE)?;
-                let cache_secs = match get("CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS") {
-                    None => stream::DEFAULT_CACHE_SECS,
-                    Some(s) => s
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| *n <= stream::MAX_CACHE_SECS)
-                        .ok_or_else(|| {
-                            err(
-                                "CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS",
-                                format!("is {s:?}; use whole seconds from 0 (no cache) to 3600"),
-                            )
-                        })?,
-                };
-                Some(StreamConfig {
-                    api_key: api_key.clone(),
-                    api_secret: api_secret.clone(),
-                    api_base,
-                    cache_secs,
-                })
-            }
-            Some("off") => None,
+            None | Some("stream") => true,
+            Some("off") => false,
             Some(other) => {
                 return Err(err(
                     "CALLBRIDGE_MEMBERSHIP",
                     format!("is {other:?}; use stream or off"),
                 ));
             }
+        };
+        let notify = match get("CALLBRIDGE_NOTIFY") {
+            None => Notify::Off,
+            Some(n) => Notify::parse(&n).ok_or_else(|| {
+                err(
+                    "CALLBRIDGE_NOTIFY",
+                    format!("is {n:?}; use message, event, channel or off"),
+                )
+            })?,
+        };
+        let cache_secs = match get("CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS") {
+            None => stream::DEFAULT_CACHE_SECS,
+            Some(s) => s
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= stream::MAX_CACHE_SECS)
+                .ok_or_else(|| {
+                    err(
+                        "CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS",
+                        format!("is {s:?}; use whole seconds from 0 (no cache) to 3600"),
+                    )
+                })?,
+        };
+        let stream = StreamConfig {
+            api_key: api_key.clone(),
+            api_secret: api_secret.clone(),
+            api_base: http_url(&get, "STREAM_API_BASE_URL", stream::DEFAULT_API_BASE)?,
+            cache_secs,
         };
 
         Ok(Config {
@@ -215,7 +260,9 @@ impl Config {
             token_ttl_secs,
             call_ttl_secs,
             table_name,
+            stream,
             membership,
+            notify,
         })
     }
 }
@@ -316,6 +363,10 @@ mod tests {
         assert!(!c.allow_dev_tokens);
         assert_eq!(c.grants, Grants::default());
         assert_eq!(c.table_name, None);
+        assert!(c.membership);
+        assert_eq!(c.notify, Notify::Off);
+        assert_eq!(c.stream.api_base, "https://chat.stream-io-api.com");
+        assert_eq!(c.stream.cache_secs, 60);
         assert!(c.hms.is_none());
     }
 
@@ -376,6 +427,19 @@ mod tests {
                 "CALLBRIDGE_ALLOW_DEV_TOKENS",
             ),
             (&[("CALLBRIDGE_TABLE_NAME", "a b")], "CALLBRIDGE_TABLE_NAME"),
+            (
+                &[("CALLBRIDGE_MEMBERSHIP", "maybe")],
+                "CALLBRIDGE_MEMBERSHIP",
+            ),
+            (&[("CALLBRIDGE_NOTIFY", "sms")], "CALLBRIDGE_NOTIFY"),
+            (
+                &[("CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS", "3601")],
+                "CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS",
+            ),
+            (
+                &[("STREAM_API_BASE_URL", "chat.example")],
+                "STREAM_API_BASE_URL",
+            ),
             (&[("CALLBRIDGE_PROVIDER", "hms")], "HMS_APP_ACCESS_KEY"),
             (&[("HMS_APP_ACCESS_KEY", "k")], "HMS_APP_SECRET"),
             (

@@ -24,6 +24,7 @@ pub mod providers;
 pub mod secret;
 pub mod store;
 pub mod usecase;
+pub mod wire;
 
 pub use api::{ApiError, ApiRequest, ApiResponse, Callbridge, Operation, PathParams, StartError};
 pub use config::Config;

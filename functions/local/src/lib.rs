@@ -501,7 +501,7 @@ mod tests {
                 "key": "pk",
                 "ttl_attribute": "expires_at",
                 "actions": {
-                    "create-call": ["dynamodb:GetItem", "dynamodb:PutItem"],
+                    "create-call": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                     "get-call-token": ["dynamodb:GetItem"],
                 },
             })

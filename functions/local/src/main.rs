@@ -159,15 +159,17 @@ async fn serve_on<S: Storage>(
 fn banner(config: &Config, addr: SocketAddr, sandbox: &[&str]) {
     let base = format!("http://{addr}");
     eprintln!("\nCallbridge local server listening on {base}");
-    match &config.membership {
-        None => eprintln!(
-            "  members:  not checked (CALLBRIDGE_MEMBERSHIP=off): any user with a token may create and join any call"
-        ),
-        Some(m) => eprintln!(
+    if config.membership {
+        eprintln!(
             "  members:  checked against Stream Chat at {} (members cached {} s)",
-            m.api_base, m.cache_secs
-        ),
+            config.stream.api_base, config.stream.cache_secs
+        );
+    } else {
+        eprintln!(
+            "  members:  not checked (CALLBRIDGE_MEMBERSHIP=off): any user with a token may create and join any call"
+        );
     }
+    eprintln!("  notify:   {} (CALLBRIDGE_NOTIFY)", config.notify.as_str());
     if sandbox.is_empty() {
         eprintln!(
             "  mode:     configured from the environment (provider {})",

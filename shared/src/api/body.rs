@@ -20,12 +20,34 @@ enum Field<T> {
     Other(IgnoredAny),
 }
 
+/// A value that must be a JSON object. A derived struct also reads a JSON array positionally
+/// (`["bob","admin"]` as `{id, role}`); this refuses it, so that `Field` sees something else.
+#[derive(Debug)]
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Objects<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Objects<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Objects(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
 /// The fields a server token names its user with. User tokens ignore them.
 #[derive(Deserialize, Debug, Default)]
 #[serde(default)]
 struct UserFields {
     user_id: Option<Field<String>>,
-    user: Option<Field<UserObject>>,
+    user: Option<Field<ObjectOnly<UserObject>>>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -122,7 +144,7 @@ fn actor(identity: Identity, fields: UserFields) -> Result<Actor, ApiError> {
         return Ok(Actor::resolve(identity, NamedUser::default())?);
     }
     let user = match fields.user {
-        Some(Field::Is(u)) => u,
+        Some(Field::Is(ObjectOnly(u))) => u,
         _ => UserObject::default(),
     };
     let user_id = match (fields.user_id, user.id) {
@@ -304,6 +326,22 @@ mod tests {
             let e = create(body, Identity::Server).unwrap_err();
             assert!(e.contains(needle), "{body}: {e}");
         }
+        // A list is not a user object (serde would read it positionally): ignored, as `7` is.
+        let c = create(
+            r#"{"type":"video","user_id":"dave","user":["bob","admin"]}"#,
+            Identity::Server,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.actor.user_id.as_str(), c.actor.role.as_str()),
+            ("dave", "user")
+        );
+        let e = create(
+            r#"{"type":"video","user":["bob","admin"]}"#,
+            Identity::Server,
+        )
+        .unwrap_err();
+        assert!(e.contains("must name the user"), "{e}");
         // A user token acts for its own user, whatever the body says.
         let c = create(r#"{"type":"video","user_id":5,"user":{"role":1}}"#, user()).unwrap();
         assert_eq!(c.actor.user_id, "alice");

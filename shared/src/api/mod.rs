@@ -11,8 +11,8 @@ pub use error::{ApiError, Operation};
 pub use route::{CREATE_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, route_of};
 
 use crate::auth::{Authenticator, Credentials};
-use crate::chat::stream::StreamMembers;
-use crate::config::Config;
+use crate::chat::stream::{Announce, Announcing, StreamChat};
+use crate::config::{Config, Notify};
 use crate::domain::{Actor, Permission};
 use crate::outbound::{self, NoTrustRoots};
 use crate::providers::Providers;
@@ -105,7 +105,8 @@ impl<S: Storage> Callbridge<S> {
 
     pub fn start_with_clock(config: Config, store: S, clock: Clock) -> Result<Self, StartError> {
         // One HTTPS client for every outbound call, built only when something needs it.
-        let client = if config.hms.is_some() || config.membership.is_some() {
+        let chat = config.membership || config.notify != Notify::Off;
+        let client = if config.hms.is_some() || chat {
             Some(outbound::https_client(hms::CONNECT_TIMEOUT)?)
         } else {
             None
@@ -130,8 +131,14 @@ impl<S: Storage> Callbridge<S> {
             call_ttl_secs: config.call_ttl_secs,
         };
         let mut calls = Calls::new(rules, providers, store);
-        if let Some((cfg, client)) = config.membership.clone().zip(client) {
-            calls = calls.with_members(Arc::new(StreamMembers::new(cfg, client)));
+        if let Some(client) = client.filter(|_| chat) {
+            let stream = Arc::new(StreamChat::new(config.stream.clone(), client));
+            if config.membership {
+                calls = calls.with_members(stream.clone());
+            }
+            if let Some(mode) = Announce::of(config.notify) {
+                calls = calls.with_announcer(Arc::new(Announcing { stream, mode }));
+            }
         }
         Ok(Callbridge {
             config,

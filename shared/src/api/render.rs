@@ -2,9 +2,9 @@
 
 use super::ApiResponse;
 use super::error::{ApiError, Operation};
-use crate::domain::Call;
 use crate::providers::JoinToken;
 use crate::usecase::CreatedCall;
+use crate::wire::CallView;
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
@@ -25,42 +25,6 @@ struct TokenBody<'a> {
     agora_app_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     call: Option<CallView<'a>>,
-}
-
-/// The call object as Stream's client SDKs decode it: both provider objects are always
-/// present (Android requires them), the unused one with empty strings.
-#[derive(Serialize, Debug)]
-pub struct CallView<'a> {
-    pub id: &'a str,
-    pub provider: &'a str,
-    #[serde(rename = "type")]
-    pub call_type: &'a str,
-    pub agora: AgoraView<'a>,
-    pub hms: HmsView<'a>,
-}
-
-#[derive(Serialize, Debug)]
-pub struct AgoraView<'a> {
-    pub channel: &'a str,
-}
-
-#[derive(Serialize, Debug)]
-pub struct HmsView<'a> {
-    pub room_id: &'a str,
-    pub room_name: &'a str,
-}
-
-impl<'a> CallView<'a> {
-    pub fn of(call: &'a Call) -> Self {
-        let (channel, room_id, room_name) = call.provider.client_view();
-        CallView {
-            id: call.id.as_str(),
-            provider: call.provider.kind().as_str(),
-            call_type: call.call_type.as_str(),
-            agora: AgoraView { channel },
-            hms: HmsView { room_id, room_name },
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -132,7 +96,7 @@ fn json_response<T: Serialize>(status: StatusCode, body: &T) -> ApiResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CallId, CallType, ChannelCid, ProviderDetails};
+    use crate::domain::{Call, CallId, CallType, ChannelCid, ProviderDetails};
     use crate::providers::AgoraJoin;
     use serde_json::{Value, json};
 
@@ -177,6 +141,7 @@ mod tests {
             created_by: "u".into(),
             created_at: 1,
             expires_at: 10,
+            pending_announcement: false,
         };
         let token = JoinToken {
             token: "t".into(),

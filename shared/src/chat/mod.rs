@@ -1,10 +1,10 @@
 //! The chat port: what Stream Chat says of a user and a channel. Calls are private to their
-//! channel's members; the use cases ask through [`Members`], and [`stream::StreamMembers`]
-//! answers from Stream Chat's REST API.
+//! channel's members, and new calls are announced in their channel; the use cases ask through
+//! [`Members`] and [`Announcer`], and [`stream::StreamChat`] answers from Stream Chat's REST API.
 
 pub mod stream;
 
-use crate::domain::ChannelCid;
+use crate::domain::{Call, ChannelCid};
 use crate::error::Error;
 use std::future::Future;
 use std::pin::Pin;
@@ -28,4 +28,12 @@ pub trait Members: Send + Sync {
         user_id: &'a str,
         now: u64,
     ) -> BoxFuture<'a, Result<Membership, Error>>;
+}
+
+/// Tells a call's channel that the call was created (`CALLBRIDGE_NOTIFY`). Announcing one call
+/// twice must not tell the channel twice where the way of telling allows it (a message is sent
+/// with an id derived from the call, so Stream refuses a repeat as a duplicate). Errors say
+/// that the call exists and the channel was not told.
+pub trait Announcer: Send + Sync {
+    fn announce<'a>(&'a self, call: &'a Call, now: u64) -> BoxFuture<'a, Result<(), Error>>;
 }

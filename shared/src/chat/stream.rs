@@ -1,22 +1,27 @@
-//! Channel membership from Stream Chat: the query-members operation, sent as Stream's official
-//! server-side SDK sends it (stream-chat-js `Channel.queryMembers`: `GET /members` with a
-//! `payload` query parameter; a server token `{"server":true}` signed with the API secret,
-//! `api_key`, `stream-auth-type: jwt`), behind a bounded cache of positive answers and a single
-//! flight per (channel, user).
+//! Stream Chat's REST API, as Stream's official server-side SDK (stream-chat-js) sends it: a
+//! server token `{"server":true}` signed with the API secret, `api_key`, `stream-auth-type: jwt`.
+//! - Membership: `Channel.queryMembers` (`GET /members` with a `payload` query parameter),
+//!   behind a bounded cache of positive answers and a single flight per (channel, user).
+//! - Announcements: `Channel.sendMessage` (`POST /channels/{type}/{id}/message`),
+//!   `Channel.sendEvent` (`POST .../event`) and `Channel.updatePartial` (`PATCH
+//!   /channels/{type}/{id}`), one flight per call and remembered once made.
 
-use super::{BoxFuture, Members, Membership};
-use crate::domain::ChannelCid;
+use super::{Announcer, BoxFuture, Members, Membership};
+use crate::config::Notify;
+use crate::crypto;
+use crate::domain::{Call, ChannelCid};
 use crate::error::Error;
 use crate::flight::SingleFlight;
 use crate::jwt;
 use crate::outbound::HttpsClient;
 use crate::secret::Secret;
+use crate::wire::CallView;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Stream's public chat API host (stream-chat-js's default `baseURL`).
@@ -30,6 +35,20 @@ pub const MAX_CACHE_SECS: u64 = 3600;
 /// Cached positive answers at most; when full, expired ones go, and if none has expired the
 /// cache starts again empty (memory stays bounded; the next checks ask Stream).
 pub const MAX_CACHED: usize = 10_000;
+/// Seconds an announcement made is remembered in this process (concurrent or repeated creates
+/// of one new call do not announce it again).
+pub const REMEMBER_ANNOUNCED_SECS: u64 = 600;
+/// What JavaScript's `encodeURIComponent` leaves as it is (stream-chat-js `_channelURL`).
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
 
 /// Settings of the membership check.
 #[derive(Clone, Debug)]
@@ -56,18 +75,21 @@ pub enum StreamError {
 }
 
 /// Membership checks against Stream Chat.
-pub struct StreamMembers {
+pub struct StreamChat {
     cfg: StreamConfig,
     client: HttpsClient,
     /// `{"server":true}` signed once: Stream's server tokens carry no time claims.
     server_token: String,
     cache: Mutex<HashMap<String, u64>>,
     in_flight: SingleFlight<Result<Membership, StreamError>>,
+    /// Announcements made lately (key: the message id; value: until when it is remembered).
+    announced: Mutex<HashMap<String, u64>>,
+    announcing: SingleFlight<Result<(), StreamError>>,
 }
 
-impl std::fmt::Debug for StreamMembers {
+impl std::fmt::Debug for StreamChat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamMembers")
+        f.debug_struct("StreamChat")
             .field("cfg", &self.cfg)
             .finish_non_exhaustive()
     }
@@ -118,24 +140,124 @@ struct UserEntry {
     id: Option<String>,
 }
 
-enum Attempt {
-    Done(Membership),
-    Retry(String),
-    Fail(StreamError),
+#[derive(Serialize)]
+struct MessageBody<'a> {
+    message: Message<'a>,
 }
 
-impl StreamMembers {
+#[derive(Serialize)]
+struct Message<'a> {
+    id: &'a str,
+    text: &'static str,
+    attachments: [CallAttachment<'a>; 1],
+    user_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct CallAttachment<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    call: &'a CallView<'a>,
+}
+
+#[derive(Serialize)]
+struct EventBody<'a> {
+    event: Event<'a>,
+}
+
+#[derive(Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    call: &'a CallView<'a>,
+    user_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct PartialUpdate<'a> {
+    set: SetCall<'a>,
+}
+
+#[derive(Serialize)]
+struct SetCall<'a> {
+    call: &'a CallView<'a>,
+}
+
+/// The ways of telling a channel (`CALLBRIDGE_NOTIFY` other than off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Announce {
+    Message,
+    Event,
+    Channel,
+}
+
+impl Announce {
+    pub fn of(notify: Notify) -> Option<Self> {
+        match notify {
+            Notify::Off => None,
+            Notify::Message => Some(Announce::Message),
+            Notify::Event => Some(Announce::Event),
+            Notify::Channel => Some(Announce::Channel),
+        }
+    }
+}
+
+/// Announcements through Stream Chat, one way of telling.
+pub struct Announcing {
+    pub stream: Arc<StreamChat>,
+    pub mode: Announce,
+}
+
+impl Announcer for Announcing {
+    fn announce<'a>(&'a self, call: &'a Call, now: u64) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            self.stream
+                .announce(self.mode, call, now)
+                .await
+                .map_err(|e| not_told(call, e))
+        })
+    }
+}
+
+/// A failed announcement: the call exists (it was stored), the channel was not told, and the
+/// same Create Call completes the announcement.
+fn not_told(call: &Call, e: StreamError) -> Error {
+    let message = format!(
+        "call {:?} exists, but its channel was not told of it ({}); repeating the same request completes the announcement",
+        call.id.as_str(),
+        match &e {
+            StreamError::Credentials { .. } => "Stream Chat rejected the configured credentials",
+            StreamError::Refused { .. } => "Stream Chat refused the announcement",
+            StreamError::RateLimited(_) => "Stream Chat is rate limiting",
+            StreamError::Unavailable(_) => "Stream Chat did not answer usably",
+        }
+    );
+    match e {
+        StreamError::Credentials { .. } | StreamError::Refused { .. } => Error::ProviderRejected {
+            message,
+            cause: Some(Box::new(e)),
+        },
+        _ => Error::Provider {
+            message,
+            cause: Some(Box::new(e)),
+        },
+    }
+}
+
+impl StreamChat {
     pub fn new(cfg: StreamConfig, client: HttpsClient) -> Self {
         let server_token = jwt::sign_hs256(
             &ServerClaims { server: true },
             cfg.api_secret.expose().as_bytes(),
         );
-        StreamMembers {
+        StreamChat {
             cfg,
             client,
             server_token,
             cache: Mutex::new(HashMap::new()),
             in_flight: SingleFlight::default(),
+            announced: Mutex::new(HashMap::new()),
+            announcing: SingleFlight::default(),
         }
     }
 
@@ -210,23 +332,177 @@ impl StreamMembers {
             utf8_percent_encode(&self.cfg.api_key, NON_ALPHANUMERIC),
             utf8_percent_encode(&payload, NON_ALPHANUMERIC),
         );
+        self.request(
+            http::Method::GET,
+            &uri,
+            Bytes::new(),
+            |status, bytes| match status {
+                200..=299 => Some(match serde_json::from_slice::<Answer>(bytes) {
+                    Ok(answer) => {
+                        let listed = answer.members.iter().any(|m| {
+                            m.user_id.as_deref() == Some(user_id)
+                                || m.user.as_ref().and_then(|u| u.id.as_deref()) == Some(user_id)
+                        });
+                        Ok(if listed {
+                            Membership::Member
+                        } else {
+                            Membership::NotMember
+                        })
+                    }
+                    Err(e) => Err(format!("HTTP {status} with an unreadable answer: {e}")),
+                }),
+                404 => Some(Ok(Membership::NoChannel)),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Tells the call's channel of the call, once: concurrent announcements of one call share
+    /// one request, and one made lately is not made again.
+    pub async fn announce(&self, mode: Announce, call: &Call, now: u64) -> Result<(), StreamError> {
+        let key = message_id(call);
+        {
+            let mut announced = self.announced.lock().unwrap_or_else(|e| e.into_inner());
+            if announced.get(&key).is_some_and(|until| now < *until) {
+                return Ok(());
+            }
+            if announced.len() >= MAX_CACHED {
+                announced.retain(|_, until| now < *until);
+                if announced.len() >= MAX_CACHED {
+                    announced.clear();
+                }
+            }
+        }
+        self.announcing
+            .run(&key, || self.send_announcement(mode, call, &key))
+            .await?;
+        self.announced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, now + REMEMBER_ANNOUNCED_SECS);
+        Ok(())
+    }
+
+    async fn send_announcement(
+        &self,
+        mode: Announce,
+        call: &Call,
+        message_id: &str,
+    ) -> Result<(), StreamError> {
+        let (channel_type, channel_id) = call.cid.parts();
+        let channel = format!(
+            "{}/channels/{}/{}",
+            self.cfg.api_base,
+            utf8_percent_encode(channel_type, URI_COMPONENT),
+            utf8_percent_encode(channel_id, URI_COMPONENT),
+        );
+        let key = utf8_percent_encode(&self.cfg.api_key, NON_ALPHANUMERIC);
+        let view = CallView::of(call);
+        let user_id = call.created_by.as_str();
+        let (method, uri, body) = match mode {
+            Announce::Message => (
+                http::Method::POST,
+                format!("{channel}/message?api_key={key}"),
+                serde_json::to_vec(&MessageBody {
+                    message: Message {
+                        id: message_id,
+                        text: "",
+                        attachments: [CallAttachment {
+                            kind: "call",
+                            call: &view,
+                        }],
+                        user_id,
+                    },
+                }),
+            ),
+            Announce::Event => (
+                http::Method::POST,
+                format!("{channel}/event?api_key={key}"),
+                serde_json::to_vec(&EventBody {
+                    event: Event {
+                        kind: "call.created",
+                        call: &view,
+                        user_id,
+                    },
+                }),
+            ),
+            Announce::Channel => (
+                http::Method::PATCH,
+                format!("{channel}?api_key={key}"),
+                serde_json::to_vec(&PartialUpdate {
+                    set: SetCall { call: &view },
+                }),
+            ),
+        };
+        let body = Bytes::from(body.expect("announcement serialises"));
+        self.request(method, &uri, body, |status, bytes| match status {
+            200..=299 => Some(Ok(())),
+            // The message id was used: this call was announced before (a retry after a lost
+            // answer, or another instance). Stream refuses it as a duplicate; that is success.
+            400 if mode == Announce::Message && reason(bytes).contains("already exists") => {
+                Some(Ok(()))
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    /// One request, retried once when Stream gave no usable answer. `read` decides what a
+    /// status and body mean for this operation: `Some(Ok)` an answer, `Some(Err)` an
+    /// unreadable one (retried), `None` the general meaning of the status.
+    async fn request<T>(
+        &self,
+        method: http::Method,
+        uri: &str,
+        body: Bytes,
+        read: impl Fn(u16, &[u8]) -> Option<Result<T, String>>,
+    ) -> Result<T, StreamError> {
         let mut retried = false;
         loop {
-            match self.attempt(&uri, user_id).await {
-                Attempt::Done(m) => return Ok(m),
-                Attempt::Fail(e) => return Err(e),
-                Attempt::Retry(reason) if !retried => {
-                    retried = true;
-                    tracing::warn!(reason, "Stream Chat membership query failed; retrying once");
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                Attempt::Retry(reason) => return Err(StreamError::Unavailable(reason)),
+            let reason = match self.attempt(method.clone(), uri, body.clone()).await {
+                Err(reason) => reason,
+                Ok((status, retry_after, bytes)) => match read(status, &bytes) {
+                    Some(Ok(answer)) => return Ok(answer),
+                    Some(Err(reason)) => reason,
+                    None => match status {
+                        401 | 403 => {
+                            return Err(StreamError::Credentials {
+                                status,
+                                reason: reason(&bytes),
+                            });
+                        }
+                        429 => return Err(StreamError::RateLimited(retry_after)),
+                        500..=599 => format!("HTTP {status}: {}", reason(&bytes)),
+                        200..=299 => format!("HTTP {status} with an unreadable answer"),
+                        _ => {
+                            return Err(StreamError::Refused {
+                                status,
+                                reason: reason(&bytes),
+                            });
+                        }
+                    },
+                },
+            };
+            if retried {
+                return Err(StreamError::Unavailable(reason));
             }
+            retried = true;
+            tracing::warn!(reason, "Stream Chat request failed; retrying once");
+            tokio::time::sleep(RETRY_PAUSE).await;
         }
     }
 
-    async fn attempt(&self, uri: &str, user_id: &str) -> Attempt {
-        let req = http::Request::get(uri)
+    /// One exchange: the status, the `Retry-After` seconds and the body, or why there was none.
+    async fn attempt(
+        &self,
+        method: http::Method,
+        uri: &str,
+        body: Bytes,
+    ) -> Result<(u16, u64, Bytes), String> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(uri)
             .header(http::header::AUTHORIZATION, &self.server_token)
             .header("stream-auth-type", "jwt")
             .header(
@@ -237,16 +513,13 @@ impl StreamMembers {
                 "x-client-request-id",
                 uuid::Uuid::new_v4().hyphenated().to_string(),
             )
-            .header(http::header::ACCEPT, "application/json")
-            .body(Full::new(Bytes::new()));
-        let req = match req {
-            Ok(r) => r,
-            Err(e) => {
-                return Attempt::Fail(StreamError::Unavailable(format!(
-                    "the request could not be built: {e}"
-                )));
-            }
-        };
+            .header(http::header::ACCEPT, "application/json");
+        if !body.is_empty() {
+            req = req.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| format!("the request could not be built: {e}"))?;
         let exchange = async {
             let resp = self
                 .client
@@ -263,40 +536,20 @@ impl StreamMembers {
                 .to_bytes();
             Ok::<_, String>((status, retry_after, bytes))
         };
-        let (status, retry_after, bytes) =
-            match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange).await {
-                Err(_) => return Attempt::Retry(format!("no answer within {ATTEMPT_TIMEOUT:?}")),
-                Ok(Err(e)) => return Attempt::Retry(e),
-                Ok(Ok(x)) => x,
-            };
-        match status {
-            200..=299 => match serde_json::from_slice::<Answer>(&bytes) {
-                Ok(answer) => {
-                    let listed = answer.members.iter().any(|m| {
-                        m.user_id.as_deref() == Some(user_id)
-                            || m.user.as_ref().and_then(|u| u.id.as_deref()) == Some(user_id)
-                    });
-                    Attempt::Done(if listed {
-                        Membership::Member
-                    } else {
-                        Membership::NotMember
-                    })
-                }
-                Err(e) => Attempt::Retry(format!("HTTP {status} with an unreadable answer: {e}")),
-            },
-            404 => Attempt::Done(Membership::NoChannel),
-            401 | 403 => Attempt::Fail(StreamError::Credentials {
-                status,
-                reason: reason(&bytes),
-            }),
-            429 => Attempt::Fail(StreamError::RateLimited(retry_after)),
-            500..=599 => Attempt::Retry(format!("HTTP {status}: {}", reason(&bytes))),
-            _ => Attempt::Fail(StreamError::Refused {
-                status,
-                reason: reason(&bytes),
-            }),
+        match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange).await {
+            Err(_) => Err(format!("no answer within {ATTEMPT_TIMEOUT:?}")),
+            Ok(r) => r,
         }
     }
+}
+
+/// The id of the message that announces `call`: derived from the call's id and creation time,
+/// so a repeat is refused by Stream as a duplicate and an expired id created again gets a
+/// message of its own. `callbridge-<created_at>-<32 hex digits of SHA-256(call id)>`.
+pub fn message_id(call: &Call) -> String {
+    let digest = crypto::sha256(call.id.as_str().as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("callbridge-{}-{hex}", call.created_at)
 }
 
 /// Seconds to wait after a 429: Stream's `Retry-After`, else 1; at most 60.
@@ -355,7 +608,7 @@ impl From<StreamError> for Error {
     }
 }
 
-impl Members for StreamMembers {
+impl Members for StreamChat {
     fn membership<'a>(
         &'a self,
         cid: &'a ChannelCid,

@@ -69,6 +69,9 @@ pub struct Call {
     pub created_at: u64,
     /// Unix seconds after which the call no longer exists.
     pub expires_at: u64,
+    /// Stored with a new call when the channel is to be told of it (`CALLBRIDGE_NOTIFY`), and
+    /// cleared once it was: a repeated Create Call completes an announcement that failed.
+    pub pending_announcement: bool,
 }
 
 impl Call {
@@ -133,6 +136,7 @@ mod tests {
             created_by: "u".into(),
             created_at: 1,
             expires_at: 10,
+            pending_announcement: false,
         };
         assert!(!call.is_expired(9));
         assert!(call.is_expired(10));

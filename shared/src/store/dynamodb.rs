@@ -14,6 +14,7 @@
 //! | `created_by`    | S    | user id of the creator                            |
 //! | `created_at`    | N    | Unix seconds                                      |
 //! | `expires_at`    | N    | Unix seconds; the table's TTL attribute           |
+//! | `announce_pending` | BOOL | `true` while the channel is still to be told (only then present) |
 //!
 //! Create is one conditional `PutItem` (`attribute_not_exists(pk) OR expires_at <= :now`, with
 //! `ReturnValuesOnConditionCheckFailure = ALL_OLD`): a lost race or an existing call is answered
@@ -49,7 +50,13 @@ pub const KEY_ATTRIBUTE: &str = "pk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// The IAM actions on the table each operation uses: Create Call reads an existing call and
 /// puts a new one; Get Call Token only reads.
-pub const CREATE_CALL_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:PutItem"];
+pub const CREATE_CALL_ACTIONS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+];
+/// Present (true) on a call whose announcement into its channel is still to be made.
+pub const PENDING_ATTRIBUTE: &str = "announce_pending";
 pub const GET_CALL_TOKEN_ACTIONS: &[&str] = &["dynamodb:GetItem"];
 
 /// The put succeeds only where no live call has the id (`KEY_ATTRIBUTE`, `TTL_ATTRIBUTE`).
@@ -176,6 +183,10 @@ impl DynamoStore {
 read_write_storage!(DynamoStore);
 
 impl CallWriter for DynamoStore {
+    async fn mark_announced(&self, id: &CallId, created_at: u64) -> Result<(), StoreError> {
+        self.clear_pending(id, created_at).await
+    }
+
     async fn insert_if_absent(&self, call: &Call, now: u64) -> Result<Inserted, StoreError> {
         let result = self
             .client
@@ -198,6 +209,32 @@ impl CallWriter for DynamoStore {
                 }
                 e => Err(unconfirmed(by_code(e))),
             },
+            Err(e) => Err(unconfirmed(transport(e))),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// One UpdateItem: `REMOVE announce_pending`, only on the call created at `created_at`.
+    async fn clear_pending(&self, id: &CallId, created_at: u64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, AttributeValue::S(id.as_str().to_string()))
+            .update_expression(format!("REMOVE {PENDING_ATTRIBUTE}"))
+            .condition_expression("created_at = :created")
+            .expression_attribute_values(":created", AttributeValue::N(created_at.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(SdkError::ServiceError(ctx)) => Err(unconfirmed(by_code(ctx.into_err()))),
             Err(e) => Err(unconfirmed(transport(e))),
         }
     }
@@ -301,6 +338,9 @@ pub(crate) fn to_item(call: &Call) -> Item {
     item.insert("created_by".into(), s(call.created_by.as_str()));
     item.insert("created_at".into(), n(call.created_at));
     item.insert(TTL_ATTRIBUTE.into(), n(call.expires_at));
+    if call.pending_announcement {
+        item.insert(PENDING_ATTRIBUTE.into(), AttributeValue::Bool(true));
+    }
     item
 }
 
@@ -335,6 +375,10 @@ pub(crate) fn from_item(item: &Item) -> Result<Call, StoreError> {
         created_by: get_s("created_by")?.to_string(),
         created_at: get_n("created_at")?,
         expires_at: get_n("expires_at")?,
+        pending_announcement: matches!(
+            item.get(PENDING_ATTRIBUTE),
+            Some(AttributeValue::Bool(true))
+        ),
     })
 }
 
@@ -351,6 +395,7 @@ mod tests {
             created_by: "alice".into(),
             created_at: 1_800_000_000,
             expires_at: 1_802_592_000,
+            pending_announcement: false,
         }
     }
 

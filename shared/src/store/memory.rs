@@ -46,6 +46,22 @@ impl CallWriter for MemoryStore {
             }
         }
     }
+
+    async fn mark_announced(&self, id: &CallId, created_at: u64) -> Result<(), StoreError> {
+        if let Some(call) = self.lock().get_mut(id)
+            && call.created_at == created_at
+        {
+            call.pending_announcement = false;
+        }
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// The stored call with this id, expired or not (tests).
+    pub fn peek(&self, id: &CallId) -> Option<Call> {
+        self.lock().get(id).cloned()
+    }
 }
 
 impl CallReader for MemoryStore {

@@ -113,6 +113,14 @@ pub trait CallWriter: Send + Sync + 'static {
         call: &Call,
         now: u64,
     ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+
+    /// Clears the pending announcement of the call with this id created at `created_at` (not of
+    /// a later call that reuses an expired id). Nothing happens when there is no such call.
+    fn mark_announced(
+        &self,
+        id: &CallId,
+        created_at: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// What a process may do with calls: always read them; write them when its policy allows.
@@ -151,6 +159,9 @@ pub enum NoWriter {}
 
 impl CallWriter for NoWriter {
     async fn insert_if_absent(&self, _: &Call, _: u64) -> Result<Inserted, StoreError> {
+        match *self {}
+    }
+    async fn mark_announced(&self, _: &CallId, _: u64) -> Result<(), StoreError> {
         match *self {}
     }
 }

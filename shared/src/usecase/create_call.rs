@@ -65,7 +65,8 @@ impl<S: Storage> Calls<S> {
         if self.providers.prepares_remotely(&options)
             && let Some(existing) = self.store.reader().get(&id, now).await?
         {
-            return self.answer(same_channel(existing)?, &actor, false, now);
+            let call = self.announced(same_channel(existing)?, writer, now).await?;
+            return self.answer(call, &actor, false, now);
         }
         let provider = self.providers.prepare(&id, &options, now).await?;
         let candidate = Call {
@@ -76,13 +77,41 @@ impl<S: Storage> Calls<S> {
             created_by: actor.user_id.clone(),
             created_at: now,
             expires_at: now.saturating_add(self.rules.call_ttl_secs),
+            // Stored as pending in the one conditional put, so that a failed announcement is
+            // completed by the next Create Call of this id.
+            pending_announcement: self.announcer.is_some(),
         };
-        match writer.insert_if_absent(&candidate, now).await? {
-            Inserted::New => self.answer(candidate, &actor, true, now),
-            Inserted::Existing(existing) => {
-                self.answer(same_channel(existing)?, &actor, false, now)
-            }
+        let (call, new) = match writer.insert_if_absent(&candidate, now).await? {
+            Inserted::New => (candidate, true),
+            Inserted::Existing(existing) => (same_channel(existing)?, false),
+        };
+        let call = self.announced(call, writer, now).await?;
+        self.answer(call, &actor, new, now)
+    }
+
+    /// Tells the channel of a call still to be announced, then clears its pending state (one
+    /// more write). A failure answers that the call exists and the channel was not told; the
+    /// call stays pending, so repeating the request completes it.
+    async fn announced<W: CallWriter>(
+        &self,
+        mut call: Call,
+        writer: &W,
+        now: u64,
+    ) -> Result<Call, Error> {
+        let Some(announcer) = &self.announcer else {
+            return Ok(call);
+        };
+        if !call.pending_announcement {
+            return Ok(call);
         }
+        announcer.announce(&call, now).await?;
+        if let Err(e) = writer.mark_announced(&call.id, call.created_at).await {
+            // The channel was told; a later Create Call may tell it again, which a message's
+            // id makes harmless. Not the client's concern.
+            tracing::warn!(call = %call.id, error = %e, "announced, but the pending mark stays");
+        }
+        call.pending_announcement = false;
+        Ok(call)
     }
 
     fn answer(&self, call: Call, actor: &Actor, new: bool, now: u64) -> Result<CreatedCall, Error> {
@@ -231,6 +260,7 @@ mod tests {
             created_by: "alice".into(),
             created_at: NOW,
             expires_at: NOW + 600,
+            pending_announcement: false,
         };
         calls.store().insert_if_absent(&stored, NOW).await.unwrap();
         let out = calls

@@ -55,6 +55,7 @@ mod tests {
             created_by: "alice".into(),
             created_at: NOW,
             expires_at: NOW + 600,
+            pending_announcement: false,
         }
     }
 

@@ -7,7 +7,7 @@ pub mod get_call_token;
 pub use create_call::{CreateCall, CreatedCall};
 pub use get_call_token::GetCallToken;
 
-use crate::chat::{Members, Membership};
+use crate::chat::{Announcer, Members, Membership};
 use crate::domain::{Actor, ChannelCid, Grants, Permission};
 use crate::error::Error;
 use crate::providers::Providers;
@@ -30,6 +30,7 @@ pub struct Calls<S> {
     providers: Providers,
     store: S,
     members: Option<Arc<dyn Members>>,
+    announcer: Option<Arc<dyn Announcer>>,
 }
 
 /// How a membership refusal is worded: Create Call names the channel the caller sent; Get
@@ -47,6 +48,7 @@ impl<S> Calls<S> {
             providers,
             store,
             members: None,
+            announcer: None,
         }
     }
 
@@ -54,6 +56,12 @@ impl<S> Calls<S> {
     /// act with the app's authority and are not checked).
     pub fn with_members(mut self, members: Arc<dyn Members>) -> Self {
         self.members = Some(members);
+        self
+    }
+
+    /// New calls announced in their channel (`CALLBRIDGE_NOTIFY`).
+    pub fn with_announcer(mut self, announcer: Arc<dyn Announcer>) -> Self {
+        self.announcer = Some(announcer);
         self
     }
 
