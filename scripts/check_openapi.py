@@ -67,7 +67,7 @@ BINARY = os.environ.get("CALLBRIDGE_LOCAL_BIN") or os.path.join(
 )
 SPEC_URI = "urn:callbridge:openapi"
 
-# The sandbox's demo settings (functions/local/src/lib.rs, SANDBOX_DEFAULTS).
+# The sandbox's demo settings (functions/local/src/lib.rs, SANDBOX_GROUPS).
 SANDBOX_KEY = "callbridge-sandbox-key"
 SANDBOX_SECRET = b"callbridge-sandbox-secret-not-for-production"
 SANDBOX_AGORA_APP_ID = "0" * 32

@@ -20,3 +20,6 @@ step "template checks: cfn-lint, sam validate --lint, scripts/check_template.py"
 
 step "API description: openapi.yaml against real responses (scripts/check_openapi.py)"
 "$py" scripts/check_openapi.py
+
+step "API fuzzing: schemathesis against the local server"
+"$py" scripts/fuzz_api.py
