@@ -3,7 +3,7 @@
 //! per process; clones share its connection pool.
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -33,4 +33,31 @@ pub fn https_client(connect_timeout: Duration) -> Result<HttpsClient, NoTrustRoo
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build(https))
+}
+
+/// One request: the status, the headers and the whole body within `limit`, or why there was
+/// no answer (no connection, a dropped one, a cut-off body, no answer in time).
+pub async fn exchange(
+    client: &HttpsClient,
+    req: http::Request<Full<Bytes>>,
+    limit: Duration,
+) -> Result<(u16, http::HeaderMap, Bytes), String> {
+    let exchange = async {
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = resp.status().as_u16();
+        let (parts, body) = resp.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map_err(|e| format!("answer cut off: {e}"))?
+            .to_bytes();
+        Ok((status, parts.headers, bytes))
+    };
+    match tokio::time::timeout(limit, exchange).await {
+        Err(_) => Err(format!("no answer within {limit:?}")),
+        Ok(r) => r,
+    }
 }

@@ -13,11 +13,11 @@ use crate::domain::{Call, ChannelCid};
 use crate::error::Error;
 use crate::flight::SingleFlight;
 use crate::jwt;
-use crate::outbound::HttpsClient;
+use crate::outbound::{self, HttpsClient};
 use crate::secret::Secret;
 use crate::wire::CallView;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -74,25 +74,18 @@ pub enum StreamError {
     Unavailable(String),
 }
 
-/// Membership checks against Stream Chat.
+/// Stream Chat: membership checks and announcements. Its secrets print as `***`.
+#[derive(Debug)]
 pub struct StreamChat {
     cfg: StreamConfig,
     client: HttpsClient,
     /// `{"server":true}` signed once: Stream's server tokens carry no time claims.
-    server_token: String,
+    server_token: Secret,
     cache: Mutex<HashMap<String, u64>>,
     in_flight: SingleFlight<Result<Membership, StreamError>>,
     /// Announcements made lately (key: the message id; value: until when it is remembered).
     announced: Mutex<HashMap<String, u64>>,
     announcing: SingleFlight<Result<(), StreamError>>,
-}
-
-impl std::fmt::Debug for StreamChat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamChat")
-            .field("cfg", &self.cfg)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Serialize)]
@@ -246,10 +239,10 @@ fn not_told(call: &Call, e: StreamError) -> Error {
 
 impl StreamChat {
     pub fn new(cfg: StreamConfig, client: HttpsClient) -> Self {
-        let server_token = jwt::sign_hs256(
+        let server_token = Secret::new(jwt::sign_hs256(
             &ServerClaims { server: true },
             cfg.api_secret.expose().as_bytes(),
-        );
+        ));
         StreamChat {
             cfg,
             client,
@@ -503,7 +496,7 @@ impl StreamChat {
         let mut req = http::Request::builder()
             .method(method)
             .uri(uri)
-            .header(http::header::AUTHORIZATION, &self.server_token)
+            .header(http::header::AUTHORIZATION, self.server_token.expose())
             .header("stream-auth-type", "jwt")
             .header(
                 "X-Stream-Client",
@@ -520,26 +513,9 @@ impl StreamChat {
         let req = req
             .body(Full::new(body))
             .map_err(|e| format!("the request could not be built: {e}"))?;
-        let exchange = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| format!("request failed: {e}"))?;
-            let status = resp.status().as_u16();
-            let retry_after = retry_after(resp.headers());
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("answer cut off: {e}"))?
-                .to_bytes();
-            Ok::<_, String>((status, retry_after, bytes))
-        };
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange).await {
-            Err(_) => Err(format!("no answer within {ATTEMPT_TIMEOUT:?}")),
-            Ok(r) => r,
-        }
+        let (status, headers, bytes) =
+            outbound::exchange(&self.client, req, ATTEMPT_TIMEOUT).await?;
+        Ok((status, retry_after(&headers), bytes))
     }
 }
 

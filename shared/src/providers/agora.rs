@@ -133,11 +133,7 @@ impl Provider for Agora {
     }
 
     fn join_token(&self, call: &Call, to: TokenFor<'_>) -> Result<JoinToken, Error> {
-        let TokenFor {
-            actor,
-            lifetime,
-            now,
-        } = to;
+        let (actor, lifetime, now) = (to.actor, to.lifetime, to.now);
         let ProviderDetails::Agora { channel } = &call.provider else {
             return Err(Error::Internal(
                 "an Agora token was asked for a call elsewhere".into(),

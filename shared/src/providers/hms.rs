@@ -6,10 +6,10 @@ use crate::domain::{Call, CallId, CallOptions, OptionValue, ProviderDetails};
 use crate::error::Error;
 use crate::flight::SingleFlight;
 use crate::jwt;
-use crate::outbound::HttpsClient;
+use crate::outbound::{self, HttpsClient};
 use crate::secret::Secret;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -525,25 +525,10 @@ impl Hms {
                 )));
             }
         };
-        let exchange = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| format!("request failed: {e}"))?;
-            let status = resp.status().as_u16();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("answer cut off: {e}"))?
-                .to_bytes();
-            Ok::<_, String>((status, bytes))
-        };
-        let (status, bytes) = match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange).await {
-            Err(_) => return Attempt::Retry(format!("no answer within {ATTEMPT_TIMEOUT:?}")),
-            Ok(Err(e)) => return Attempt::Retry(e),
-            Ok(Ok(x)) => x,
+        let (status, _, bytes) = match outbound::exchange(&self.client, req, ATTEMPT_TIMEOUT).await
+        {
+            Err(e) => return Attempt::Retry(e),
+            Ok(x) => x,
         };
         match status {
             200..=299 => match parse_room(&bytes) {
@@ -606,11 +591,7 @@ impl Provider for Hms {
     }
 
     fn join_token(&self, call: &Call, to: TokenFor<'_>) -> Result<JoinToken, Error> {
-        let TokenFor {
-            actor,
-            lifetime,
-            now,
-        } = to;
+        let (actor, lifetime, now) = (to.actor, to.lifetime, to.now);
         let ProviderDetails::Hms { room_id, .. } = &call.provider else {
             return Err(Error::Internal(
                 "a 100ms token was asked for a call elsewhere".into(),
