@@ -198,6 +198,94 @@ async fn logs_are_json_with_one_line_per_request_and_no_secrets_even_at_trace() 
 
 const SESSION_TOKEN: &str = "FwoGZXIvYXdzEJr-session-token-of-the-function-role";
 
+/// One request followed from API Gateway's access log (`requestId`) to our log lines (the
+/// `span` of each) and metric documents, with Lambda's request id and the X-Ray trace id.
+#[tokio::test]
+async fn every_log_line_and_metric_of_a_request_carries_its_ids() {
+    let table = table().await;
+    let api = RuntimeApi::start().await;
+    let mut f = spawn("create-call", &base_env(&api, &table), Stdio::piped());
+    let mut stdout = f.child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+        s
+    });
+    let names = ["create-call", "create-call-bad-signature"];
+    let mut sent = Vec::new();
+    for name in names {
+        let event = fixture(name);
+        let id = api.push(&event);
+        let outcome = api.outcome(&id, Duration::from_secs(20)).await.unwrap();
+        let _ = gateway_response(outcome);
+        let event: Value = serde_json::from_str(&event).unwrap();
+        let api_id = event["requestContext"]["requestId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        sent.push((id, api_id));
+    }
+    let _ = f.child.kill();
+    let _ = f.child.wait();
+    let out = reader.join().unwrap();
+    let lines: Vec<Value> = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    for (i, (id, api_id)) in sent.iter().enumerate() {
+        let logs: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l.get("_aws").is_none() && l["span"]["requestId"] == id.as_str())
+            .collect();
+        let request = logs
+            .iter()
+            .find(|l| l["fields"]["message"] == "request")
+            .unwrap_or_else(|| panic!("no request line for {id}: {out}"));
+        assert_eq!(request["span"]["apiRequestId"], api_id.as_str(), "{out}");
+        assert_eq!(
+            request["span"]["xrayTraceId"], "Root=1-5e1b4151-5ac6c58f3375aa3c7c6b73c9",
+            "{out}"
+        );
+        let docs: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l.get("_aws").is_some() && l["requestId"] == id.as_str())
+            .collect();
+        assert!(!docs.is_empty(), "no metrics for {id}: {out}");
+        for doc in &docs {
+            assert_eq!(doc["apiRequestId"], api_id.as_str(), "{doc}");
+            assert_eq!(doc["FunctionName"], "callbridge-test", "{doc}");
+            assert_eq!(
+                doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+                "Callbridge"
+            );
+        }
+        let has = |metric: &str| docs.iter().any(|d| d.get(metric).is_some());
+        assert!(has("Requests"), "{out}");
+        assert_eq!(has("ColdStarts"), i == 0, "{out}");
+        if i == 0 {
+            // The conditional put went to DynamoDB (moto) and created the call.
+            let put = docs
+                .iter()
+                .find(|d| d.get("StorageLatency").is_some())
+                .unwrap_or_else(|| panic!("no storage latency: {out}"));
+            assert_eq!(put["StorageOperation"], "PutItem");
+            assert!(docs.iter().any(|d| d["Calls"] == 1 && d["Result"] == "new"));
+        } else {
+            assert!(
+                docs.iter()
+                    .any(|d| d["ErrorCodes"] == 1 && d["Code"] == "43")
+            );
+        }
+    }
+    // No line outside an invocation but the runtime's own.
+    let stray: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("_aws").is_some() && l.get("requestId").is_none())
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
 #[tokio::test]
 async fn a_misconfigured_function_reports_an_init_error() {
     for (drop_var, bad) in [

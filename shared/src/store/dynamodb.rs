@@ -63,9 +63,11 @@ pub struct DynamoStore {
     table: String,
 }
 
-/// Applies Callbridge's timeouts and retries to a DynamoDB client configuration.
+/// Applies Callbridge's timeouts, retries and storage metrics to a DynamoDB client
+/// configuration.
 pub fn tune(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
     builder
+        .interceptor(crate::telemetry::StorageMetrics)
         // Answers are a few hundred bytes and every attempt has a deadline; the stalled-stream
         // monitor would only add per-request work.
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
