@@ -200,7 +200,8 @@ impl<'a> RequestIds<'a> {
 }
 
 /// The process's metrics: CloudWatch embedded metric format, `FunctionName` a dimension of
-/// every metric, the request ids properties of every document, written once per invocation.
+/// every metric, Lambda's and API Gateway's request ids properties of every document (the
+/// trace id is in the log lines), written once per invocation.
 pub struct Metrics {
     collector: &'static metrics_cloudwatch_embedded::Collector,
     cold_start: AtomicBool,
@@ -230,10 +231,6 @@ impl Metrics {
         match ids.api_gateway {
             Some(id) => c.set_property("apiRequestId", id),
             None => c.remove_property("apiRequestId"),
-        };
-        match ids.xray_trace {
-            Some(id) => c.set_property("xrayTraceId", id),
-            None => c.remove_property("xrayTraceId"),
         };
         // Writing to a Vec cannot fail.
         let _ = c.flush(&mut *out);
