@@ -4,7 +4,8 @@
 #
 # Everything else is optional:
 #   make bench          criterion benchmarks (token build, handlers, DynamoDB adapter)
-#   make cold-start     cold start and peak RSS of get-call-token under the Runtime API harness
+#   make cold-start     cold start and peak RSS of get-call-token under the Runtime API harness,
+#                       beside a hello-world lambda_runtime function's
 #   make lambda-tools   install cargo-lambda and zig (pinned) into .tools/lambda
 #   make lambda         build both functions for Lambda (arm64) with cargo-lambda
 #   make sam-build      sam build (runs cargo-lambda per function)
@@ -25,9 +26,14 @@ test:
 bench:
 	cargo bench -p callbridge
 
+# Release binaries where cargo puts them: CARGO_TARGET_DIR when set, else target/.
+RELEASE_DIR := $(abspath $(or $(CARGO_TARGET_DIR),$(CURDIR)/target))/release
+
+# get-call-token and a hello-world lambda_runtime function (the yardstick), same profile.
 cold-start:
 	cargo build --release -p create-call -p get-call-token
-	CALLBRIDGE_BIN_DIR=$(CURDIR)/target/release bash scripts/with-tools.sh \
+	cargo build --release -p callbridge-lambda --example hello-lambda
+	CALLBRIDGE_BIN_DIR=$(RELEASE_DIR) bash scripts/with-tools.sh \
 		cargo test -p callbridge-tests --test lambda_runtime -- --ignored --nocapture cold_start
 
 lambda-tools:

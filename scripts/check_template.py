@@ -197,6 +197,8 @@ def describe():
             "ttl_attribute": doc["dynamodb"]["ttl_attribute"],
             # Binary -> the IAM actions it needs on the table.
             "actions": {f: set(a) for f, a in doc["dynamodb"]["actions"].items()},
+            # The functions' metrics: namespace, and metric -> its dimensions.
+            "metrics": doc["metrics"],
         }
     except (ValueError, KeyError, TypeError) as e:
         raise DescribeError(f"{binary} describe printed no valid description "
@@ -701,6 +703,13 @@ class TemplateChecks(unittest.TestCase):
                 if ns == APP_NAMESPACE:
                     declared = {**APP_METRICS, **FILTER_METRICS}.get(metric)
                     self.assertEqual(sorted(dims), declared, f"{name}: dimensions of {metric}")
+
+    def test_the_code_writes_the_alarmed_metrics_as_declared(self):
+        metrics = self.code["metrics"]
+        self.assertEqual(metrics["namespace"], APP_NAMESPACE)
+        for metric, dims in APP_METRICS.items():
+            self.assertEqual(sorted(metrics["dimensions"].get(metric) or []), dims,
+                             f"the code's dimensions of {metric}")
 
     def test_readme_names_parameters_and_metrics(self):
         text = README.read_text(encoding="utf-8")

@@ -8,7 +8,8 @@
 //! - [`auth`]: Stream credentials into an identity;
 //! - [`providers`]: the provider port, with Agora and 100ms behind it;
 //! - [`store`]: the storage ports (read, write) with memory and DynamoDB adapters;
-//! - [`config`]: the environment, parsed once at start.
+//! - [`config`]: the environment, parsed once at start;
+//! - [`telemetry`]: what is measured, through the `metrics` facade (no exporter here).
 
 pub mod api;
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod outbound;
 pub mod providers;
 pub mod secret;
 pub mod store;
+pub mod telemetry;
 pub mod usecase;
 pub mod wire;
 

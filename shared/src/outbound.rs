@@ -1,7 +1,14 @@
 //! The one client for outbound HTTPS (100ms's REST API; Stream Chat's): hyper with rustls on
-//! aws-lc-rs, the TLS stack the AWS SDK already links, and the system's trust roots. Built once
-//! per process; clones share its connection pool.
+//! aws-lc-rs, the TLS stack the AWS SDK already links; and the DynamoDB client's HTTP client on
+//! the same stack. Built once per process; clones share their connection pools.
+//!
+//! Trust roots are compiled in, so that starting reads and parses no certificate store (the
+//! system's is a few hundred files): Mozilla's (webpki-roots) for 100ms and Stream, Amazon Trust
+//! Services' for AWS. `SSL_CERT_FILE` or `SSL_CERT_DIR`, when set, switch both clients to the
+//! system's store instead (a corporate CA, a proxy that re-signs).
 
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -14,9 +21,36 @@ pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<
 /// Why the client could not be built: the process must not start without it.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "no trusted CA certificates could be loaded from the system store ({0}); HTTPS to the providers would fail. Install the CA bundle (ca-certificates) or point SSL_CERT_FILE at one"
+    "no trusted CA certificates could be loaded from the system store that SSL_CERT_FILE / SSL_CERT_DIR name ({0}); HTTPS to the providers would fail. Point them at a CA bundle, or unset both to use the compiled-in roots"
 )]
 pub struct NoTrustRoots(String);
+
+/// Where the trust roots of outbound HTTPS come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustRoots {
+    /// Compiled into the binary: nothing to read or parse at start.
+    Compiled,
+    /// The system's store, as `SSL_CERT_FILE` / `SSL_CERT_DIR` name it.
+    System,
+}
+
+impl TrustRoots {
+    pub fn from_env() -> Self {
+        let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        Self::from_vars(set("SSL_CERT_FILE"), set("SSL_CERT_DIR"))
+    }
+
+    fn from_vars(cert_file: bool, cert_dir: bool) -> Self {
+        if cert_file || cert_dir {
+            TrustRoots::System
+        } else {
+            TrustRoots::Compiled
+        }
+    }
+}
+
+/// Amazon Trust Services' roots, which every AWS endpoint's certificate chains to.
+pub const AWS_ROOTS_PEM: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
 
 /// A client that connects within `connect_timeout`.
 pub fn https_client(connect_timeout: Duration) -> Result<HttpsClient, NoTrustRoots> {
@@ -24,12 +58,16 @@ pub fn https_client(connect_timeout: Duration) -> Result<HttpsClient, NoTrustRoo
     http.set_connect_timeout(Some(connect_timeout));
     http.enforce_http(false);
     let provider = rustls::crypto::aws_lc_rs::default_provider();
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(provider)
-        .map_err(|e| NoTrustRoots(e.to_string()))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match TrustRoots::from_env() {
+        TrustRoots::Compiled => builder
+            .with_provider_and_webpki_roots(provider)
+            .map_err(|e| NoTrustRoots(e.to_string()))?,
+        TrustRoots::System => builder
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| NoTrustRoots(e.to_string()))?,
+    };
+    let https = builder.https_or_http().enable_http1().wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build(https))
@@ -59,5 +97,62 @@ pub async fn exchange(
     match tokio::time::timeout(limit, exchange).await {
         Err(_) => Err(format!("no answer within {limit:?}")),
         Ok(r) => r,
+    }
+}
+
+/// The AWS SDK's HTTP client (rustls on aws-lc-rs, as the SDK's default one), trusting Amazon
+/// Trust Services' roots unless the system's are asked for.
+pub fn aws_http_client() -> SharedHttpClient {
+    let trust = match TrustRoots::from_env() {
+        TrustRoots::Compiled => TrustStore::empty().with_pem_certificate(AWS_ROOTS_PEM),
+        TrustRoots::System => TrustStore::default(),
+    };
+    let tls = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .expect("a trust store without options is valid");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(tls)
+        .build_https()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_roots_only_when_asked_for() {
+        assert_eq!(TrustRoots::from_vars(false, false), TrustRoots::Compiled);
+        assert_eq!(TrustRoots::from_vars(true, false), TrustRoots::System);
+        assert_eq!(TrustRoots::from_vars(false, true), TrustRoots::System);
+    }
+
+    #[test]
+    fn the_aws_roots_are_the_five_amazon_trust_services_roots() {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(AWS_ROOTS_PEM)
+            .collect::<Result<_, _>>()
+            .expect("valid PEM");
+        assert_eq!(certs.len(), 5);
+        let mut roots = rustls::RootCertStore::empty();
+        let (valid, invalid) = roots.add_parsable_certificates(certs.iter().cloned());
+        assert_eq!((valid, invalid), (5, 0));
+        // Amazon Root CA 1, by its SHA-256 fingerprint.
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &certs[0]);
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(
+            hex,
+            "8ECDE6884F3D87B1125BA31AC3FCB13D7016DE7F57CC904FE1CB97C6AE98196E"
+        );
+    }
+
+    #[test]
+    fn compiled_roots_build_a_client() {
+        // (No SSL_CERT_* in the test environment: `make test` sets none.)
+        if TrustRoots::from_env() == TrustRoots::Compiled {
+            https_client(Duration::from_secs(1)).expect("webpki roots");
+        }
     }
 }

@@ -28,6 +28,8 @@ struct State {
     outcomes: HashMap<String, Outcome>,
     init_error: Option<(Option<String>, Value)>,
     next_id: u64,
+    /// When the function first asked for an event: the end of its initialisation.
+    first_poll: Option<std::time::Instant>,
 }
 
 #[derive(Clone)]
@@ -124,6 +126,21 @@ impl RuntimeApi {
             .expect("the function answered")
     }
 
+    /// When the function first asked for an event (`GET .../invocation/next`): the end of
+    /// its initialisation, as Lambda bills and reports it (`Init Duration`).
+    pub async fn first_poll(&self, limit: Duration) -> Option<std::time::Instant> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.outcome_ready.notified();
+            if let Some(t) = self.state.lock().unwrap().first_poll {
+                return Some(t);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+
     /// The init error the function reported: (error type header, body).
     pub async fn init_error(&self, limit: Duration) -> Option<(Option<String>, Value)> {
         let deadline = tokio::time::Instant::now() + limit;
@@ -168,6 +185,13 @@ async fn serve(
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
         (Method::GET, ["2018-06-01", "runtime", "invocation", "next"]) => loop {
+            {
+                let mut st = state.lock().unwrap();
+                if st.first_poll.is_none() {
+                    st.first_poll = Some(std::time::Instant::now());
+                    outcome_ready.notify_waiters();
+                }
+            }
             let notified = event_ready.notified();
             if let Some((id, event)) = state.lock().unwrap().queue.pop_front() {
                 let deadline = std::time::SystemTime::now()

@@ -8,7 +8,7 @@ use callbridge::api::{ApiRequest, ApiResponse, PathParams};
 use callbridge::config::ConfigError;
 use callbridge::store::dynamodb::{self, DynamoStore};
 use callbridge::store::{ReadOnly, Storage};
-use callbridge::{ApiError, Callbridge, Config};
+use callbridge::{ApiError, Callbridge, Config, telemetry};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
@@ -19,7 +19,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// The parts of an API Gateway HTTP API (payload format 2.0) event that Callbridge reads.
 ///
@@ -49,8 +51,20 @@ pub struct HttpEvent {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RequestContext {
     pub http: HttpDescription,
+    /// API Gateway's id of the request, the `requestId` of its access log. Only a string is
+    /// kept: anything else (or nothing) is no id, never a failed invocation.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub request_id: Option<String>,
+}
+
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -338,6 +352,113 @@ pub async fn handle<S: Storage>(
     .await
 }
 
+/// The ids that follow one request: Lambda's (`LambdaEvent.context.request_id`), API
+/// Gateway's (its access log's `requestId`) and the X-Ray trace's.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestIds<'a> {
+    pub lambda: &'a str,
+    pub api_gateway: Option<&'a str>,
+    pub xray_trace: Option<&'a str>,
+}
+
+impl<'a> RequestIds<'a> {
+    pub fn of(event: &'a LambdaEvent<HttpEvent>) -> Self {
+        RequestIds {
+            lambda: &event.context.request_id,
+            api_gateway: event.payload.request_context.request_id.as_deref(),
+            xray_trace: event.context.xray_trace_id.as_deref(),
+        }
+    }
+
+    /// The span every log line of the invocation is written in (the JSON logs show its fields
+    /// as `span`). At ERROR level so that no log level turns it off.
+    pub fn span(&self) -> tracing::Span {
+        tracing::error_span!(
+            "invocation",
+            requestId = self.lambda,
+            apiRequestId = self.api_gateway,
+            xrayTraceId = self.xray_trace,
+        )
+    }
+}
+
+/// The process's metrics: CloudWatch embedded metric format, `FunctionName` a dimension of
+/// every metric, Lambda's and API Gateway's request ids properties of every document (the
+/// trace id is in the log lines), written once per invocation.
+pub struct Metrics {
+    collector: &'static metrics_cloudwatch_embedded::Collector,
+    cold_start: AtomicBool,
+}
+
+impl Metrics {
+    /// Installs the process's one metrics recorder; fails if one is installed.
+    pub fn install(function_name: &str) -> Result<Metrics, Error> {
+        let collector = metrics_cloudwatch_embedded::Builder::new()
+            .cloudwatch_namespace(telemetry::NAMESPACE)
+            .with_dimension("FunctionName", function_name.to_string())
+            .init()?;
+        telemetry::describe();
+        Ok(Metrics {
+            collector,
+            cold_start: AtomicBool::new(true),
+        })
+    }
+
+    /// Writes what was recorded since the last call, one JSON document a line, to `out`.
+    pub fn write(&self, ids: &RequestIds<'_>, out: &mut Vec<u8>) {
+        if self.cold_start.swap(false, Ordering::Relaxed) {
+            telemetry::cold_start();
+        }
+        let c = self.collector;
+        c.set_property("requestId", ids.lambda);
+        match ids.api_gateway {
+            Some(id) => c.set_property("apiRequestId", id),
+            None => c.remove_property("apiRequestId"),
+        };
+        // Writing to a Vec cannot fail.
+        let _ = c.flush(&mut *out);
+    }
+
+    /// [`Metrics::write`] to standard output, each document a log record of its own.
+    pub fn emit(&self, ids: &RequestIds<'_>) {
+        let mut out = Vec::with_capacity(2048);
+        self.write(ids, &mut out);
+        if let Err(e) = std::io::Write::write_all(&mut std::io::stdout().lock(), &out) {
+            tracing::warn!(error = %e, "could not write the metrics");
+        }
+    }
+}
+
+/// One invocation: the answer, in the invocation's span, then its metrics.
+pub async fn invoke<S: Storage>(
+    app: &Callbridge<S>,
+    operation: Operation,
+    metrics: Option<&Metrics>,
+    event: &LambdaEvent<HttpEvent>,
+) -> HttpResponse {
+    let ids = RequestIds::of(event);
+    let response = handle(app, operation, &event.payload)
+        .instrument(ids.span())
+        .await;
+    let response = HttpResponse::from(response);
+    if let Some(m) = metrics {
+        m.emit(&ids);
+    }
+    response
+}
+
+/// The metrics of this process, when it runs as a Lambda function (which names it).
+fn install_metrics() -> Option<&'static Metrics> {
+    let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok()?;
+    match Metrics::install(&name) {
+        Ok(m) => Some(Box::leak(Box::new(m))),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics are off");
+            None
+        }
+    }
+}
+
 /// Builds the application once (cold start) and serves `operation` until the runtime stops.
 pub async fn run_with<S: Storage>(
     operation: Operation,
@@ -352,21 +473,24 @@ pub async fn run_with<S: Storage>(
             return Err(e.into());
         }
     };
+    let metrics = install_metrics();
     // Boxed: the runtime's future type nests deep enough to exceed rustc's layout query
     // limit in the binaries that await it.
     Box::pin(lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Value>| {
             let app = Arc::clone(&app);
+            // Boxed too, for the same limit: one allocation per invocation.
             async move {
                 // The payload is read as any JSON first (a syntax error's message quotes no
                 // value), then as an HTTP API event by parse_event.
-                let event = parse_event(event.payload).map_err(|e| {
+                let LambdaEvent { payload, context } = event;
+                let payload = parse_event(payload).map_err(|e| {
                     tracing::warn!(error = %e, "invocation refused");
                     lambda_runtime::Diagnostic::from(e)
                 })?;
-                Ok::<_, lambda_runtime::Diagnostic>(HttpResponse::from(
-                    handle(&app, operation, &event).await,
-                ))
+                let event = LambdaEvent::new(payload, context);
+                let response = Box::pin(invoke(&app, operation, metrics, &event)).await;
+                Ok::<_, lambda_runtime::Diagnostic>(response)
             }
         },
     )))
@@ -465,7 +589,11 @@ fn init_logging() {
         .with_ansi(false);
     let registry = tracing_subscriber::registry().with(filter);
     if json {
-        registry.with(fmt.json()).init();
+        // The invocation's span (request ids) as `span` on every line; not the runtime's
+        // outer span again.
+        registry
+            .with(fmt.json().with_current_span(true).with_span_list(false))
+            .init();
     } else {
         registry.with(fmt).init();
     }

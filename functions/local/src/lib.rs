@@ -122,9 +122,23 @@ pub fn describe() -> serde_json::Value {
         .iter()
         .map(|(op, _, actions)| (function_name(*op).to_string(), serde_json::json!(actions)))
         .collect();
+    // The dimensions of each metric as the Lambda functions write it (FunctionName first).
+    let metrics: serde_json::Map<_, _> = callbridge::telemetry::METRICS
+        .iter()
+        .map(|(name, _, labels)| {
+            let dims: Vec<&str> = std::iter::once("FunctionName")
+                .chain(labels.iter().copied())
+                .collect();
+            (name.to_string(), serde_json::json!(dims))
+        })
+        .collect();
     serde_json::json!({
         "routes": routes,
         "variables": callbridge::config::VARIABLES,
+        "metrics": {
+            "namespace": callbridge::telemetry::NAMESPACE,
+            "dimensions": metrics,
+        },
         "dynamodb": {
             "key": dynamodb::KEY_ATTRIBUTE,
             "ttl_attribute": dynamodb::TTL_ATTRIBUTE,

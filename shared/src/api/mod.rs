@@ -13,12 +13,13 @@ pub use route::{CREATE_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, route_of};
 use crate::auth::{Authenticator, Credentials};
 use crate::chat::stream::{Announce, Announcing, StreamChat};
 use crate::config::{Config, Notify};
-use crate::domain::{Actor, Permission};
+use crate::domain::{Actor, Permission, ProviderDetails, ProviderKind};
 use crate::outbound::{self, NoTrustRoots};
 use crate::providers::Providers;
 use crate::providers::agora::Agora;
 use crate::providers::hms::{self, Hms};
 use crate::store::Storage;
+use crate::telemetry;
 use crate::usecase::{Calls, Rules};
 use http::{HeaderMap, Method, StatusCode};
 use render::{Answer, render};
@@ -207,6 +208,7 @@ impl<S: Storage> Callbridge<S> {
         };
         let response = render(answer, &duration_string(started));
         log_request(method, matched, response.status(), code, started);
+        record(answer, response.status(), code);
         response
     }
 
@@ -274,6 +276,32 @@ fn log_refusal(e: &ApiError) {
     } else if let Some(cause) = cause {
         tracing::warn!(error = %e, cause, "request refused");
     }
+}
+
+/// The metrics of one answer (see [`telemetry`]).
+fn record(answer: &Answer, status: StatusCode, code: i32) {
+    let op = match answer {
+        Answer::Created(created) => {
+            let provider = match created.call.provider {
+                ProviderDetails::Agora { .. } => ProviderKind::Agora,
+                ProviderDetails::Hms { .. } => ProviderKind::Hms,
+            };
+            telemetry::call_answered(provider, created.new);
+            telemetry::token_issued(Operation::CreateCall, provider);
+            Operation::CreateCall
+        }
+        Answer::Token(token) => {
+            let provider = if token.agora.is_some() {
+                ProviderKind::Agora
+            } else {
+                ProviderKind::Hms
+            };
+            telemetry::token_issued(Operation::GetCallToken, provider);
+            Operation::GetCallToken
+        }
+        Answer::Refused(op, _) => *op,
+    };
+    telemetry::request(op, status, code);
 }
 
 /// The one log line of each request: method, route (`(none)` when none matched), status,

@@ -266,10 +266,13 @@ impl StreamChat {
         if self.cached(&key, now) {
             return Ok(Membership::Member);
         }
+        let started = std::time::Instant::now();
         let answer = self
             .in_flight
             .run(&key, || self.query_members(cid, user_id))
-            .await?;
+            .await;
+        crate::telemetry::chat_queried(started, &answer);
+        let answer = answer?;
         if answer == Membership::Member {
             self.remember(key, now);
         }

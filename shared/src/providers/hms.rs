@@ -2,19 +2,20 @@
 
 use super::{JoinToken, Provider, TokenFor};
 use crate::config::{ConfigError, Lookup, config_error, http_url, parse_map};
-use crate::domain::{Call, CallId, CallOptions, OptionValue, ProviderDetails};
+use crate::domain::{Call, CallId, CallOptions, OptionValue, ProviderDetails, ProviderKind};
 use crate::error::Error;
 use crate::flight::SingleFlight;
 use crate::jwt;
 use crate::outbound::{self, HttpsClient};
 use crate::secret::Secret;
+use crate::telemetry;
 use bytes::Bytes;
 use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const DEFAULT_API_BASE: &str = "https://api.100ms.live/v2";
 /// Bounds on one 100ms request. Worst case for room creation: three attempts of at most 2.5 s
@@ -576,10 +577,17 @@ impl Provider for Hms {
         options: &RoomOptions,
         now: u64,
     ) -> Result<ProviderDetails, Error> {
+        let started = Instant::now();
         let room = self
             .create_room(id.as_str(), options, now)
             .await
-            .map_err(|e| client_error(e, *options != RoomOptions::default()))?;
+            .map_err(|e| {
+                let kind = telemetry::hms_error_kind(&e);
+                (kind, client_error(e, *options != RoomOptions::default()))
+            });
+        let failed = room.as_ref().err().map(|(kind, e)| (*kind, e));
+        telemetry::provider_prepared(ProviderKind::Hms, started, failed);
+        let room = room.map_err(|(_, e)| e)?;
         Ok(ProviderDetails::Hms {
             room_id: room.id,
             room_name: if room.name.is_empty() {

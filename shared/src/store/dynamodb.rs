@@ -70,9 +70,11 @@ pub struct DynamoStore {
     table: String,
 }
 
-/// Applies Callbridge's timeouts and retries to a DynamoDB client configuration.
+/// Applies Callbridge's timeouts, retries and storage metrics to a DynamoDB client
+/// configuration.
 pub fn tune(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
     builder
+        .interceptor(crate::telemetry::StorageMetrics)
         // Answers are a few hundred bytes and every attempt has a deadline; the stalled-stream
         // monitor would only add per-request work.
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
@@ -94,7 +96,10 @@ pub fn tune(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::con
 /// A client from the environment (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`), tuned.
 /// Build it once per process.
 pub async fn client_from_env() -> Client {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::outbound::aws_http_client())
+        .load()
+        .await;
     Client::from_conf(tune(aws_sdk_dynamodb::config::Builder::from(&shared)).build())
 }
 
