@@ -6,13 +6,14 @@
 #   make bench          criterion benchmarks (token build, handlers, DynamoDB adapter)
 #   make cold-start     cold start and peak RSS of get-call-token under the Runtime API harness,
 #                       beside a hello-world lambda_runtime function's
+#   make storage-cpu    server CPU per request, memory store vs DynamoDB at a canned endpoint
 #   make lambda-tools   install cargo-lambda and zig (pinned) into .tools/lambda
 #   make lambda         build both functions for Lambda (arm64) with cargo-lambda
 #   make sam-build      sam build (runs cargo-lambda per function)
 #   make smoke API=<ApiUrl> STREAM_API_KEY=... STREAM_API_SECRET=...
 #                       smoke test of a deployed stack as a client (scripts/smoke.py, Python 3
 #                       stdlib only; the test suite runs it against the local server)
-.PHONY: run test bench cold-start lambda-tools lambda lambda-x86 sam-cli sam-build smoke
+.PHONY: run test bench cold-start storage-cpu lambda-tools lambda lambda-x86 sam-cli sam-build smoke
 
 LAMBDA_VENV := .tools/lambda
 LAMBDA_PATH := $(CURDIR)/$(LAMBDA_VENV)/bin:$(PATH)
@@ -35,6 +36,10 @@ cold-start:
 	cargo build --release -p callbridge-lambda --example hello-lambda
 	CALLBRIDGE_BIN_DIR=$(RELEASE_DIR) bash scripts/with-tools.sh \
 		cargo test -p callbridge-tests --test lambda_runtime -- --ignored --nocapture cold_start
+
+storage-cpu:
+	cargo build --release -p callbridge-local
+	python3 scripts/storage_cpu.py
 
 lambda-tools:
 	test -x $(LAMBDA_VENV)/bin/cargo-lambda || { python3 -m venv $(LAMBDA_VENV) && \
