@@ -212,7 +212,10 @@ impl Storable for Started {
     type Storer = StoreReplace<Self>;
 }
 
-/// A DynamoDB error code as a failure kind, as the store reads it (`store::dynamodb`).
+/// A DynamoDB error code as a failure kind: `throttled` (429), `misconfigured` (a refusal of
+/// this deployment's configuration, which no retry fixes) or `unavailable` (service failures,
+/// conflicts, codes unknown today). The store maps its errors by it (`store::dynamodb`), so the
+/// metrics and the answers agree.
 pub fn storage_error_kind(code: Option<&str>) -> &'static str {
     match code {
         Some(

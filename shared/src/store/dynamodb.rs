@@ -284,23 +284,9 @@ fn by_code<E>(e: E) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match e.code() {
-        Some(
-            "ProvisionedThroughputExceededException"
-            | "RequestLimitExceeded"
-            | "ThrottlingException"
-            | "Throttling"
-            | "TooManyRequestsException",
-        ) => StoreError::Throttled(Box::new(e)),
-        Some(
-            "ResourceNotFoundException"
-            | "AccessDeniedException"
-            | "UnrecognizedClientException"
-            | "InvalidSignatureException"
-            | "MissingAuthenticationTokenException"
-            | "IncompleteSignatureException"
-            | "ValidationException",
-        ) => StoreError::Misconfigured(Box::new(e)),
+    match crate::telemetry::storage_error_kind(e.code()) {
+        "throttled" => StoreError::Throttled(Box::new(e)),
+        "misconfigured" => StoreError::Misconfigured(Box::new(e)),
         _ => StoreError::Unavailable(Box::new(e)),
     }
 }
