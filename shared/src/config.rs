@@ -182,15 +182,15 @@ impl Config {
             &get,
             "CALLBRIDGE_TOKEN_TTL_SECONDS",
             u64::from(DEFAULT_TOKEN_TTL_SECS),
-            u64::from(MAX_TOKEN_TTL_SECS),
-            "86400 (24 hours)",
+            60..=u64::from(MAX_TOKEN_TTL_SECS),
+            "60 to 86400 (24 hours)",
         )? as u32;
         let call_ttl_secs = seconds(
             &get,
             "CALLBRIDGE_CALL_TTL_SECONDS",
             DEFAULT_CALL_TTL_SECS,
-            10 * 365 * 86_400,
-            "315360000 (10 years)",
+            60..=10 * 365 * 86_400,
+            "60 to 315360000 (10 years)",
         )?;
         let allow_dev_tokens = match get("CALLBRIDGE_ALLOW_DEV_TOKENS") {
             None => false,
@@ -228,20 +228,13 @@ impl Config {
                 )
             })?,
         };
-        let cache_secs = match get("CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS") {
-            None => stream::DEFAULT_CACHE_SECS,
-            Some(s) => s
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= stream::MAX_CACHE_SECS)
-                .ok_or_else(|| {
-                    err(
-                        "CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS",
-                        format!("is {s:?}; use whole seconds from 0 (no cache) to 3600"),
-                    )
-                })?,
-        };
+        let cache_secs = seconds(
+            &get,
+            "CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS",
+            stream::DEFAULT_CACHE_SECS,
+            0..=stream::MAX_CACHE_SECS,
+            "0 (no cache) to 3600",
+        )?;
         let stream = StreamConfig {
             api_key: api_key.clone(),
             api_secret: api_secret.clone(),
@@ -291,13 +284,13 @@ pub fn check_table_name(t: &str) -> Result<(), &'static str> {
     }
 }
 
-/// A duration setting in whole seconds from 60 to `max` (`max_text` in the error).
+/// A duration setting in whole seconds within `range` (`range_text` in the error).
 fn seconds(
     get: &Lookup<'_>,
     var: &'static str,
     default: u64,
-    max: u64,
-    max_text: &str,
+    range: std::ops::RangeInclusive<u64>,
+    range_text: &str,
 ) -> Result<u64, ConfigError> {
     let Some(s) = get(var) else {
         return Ok(default);
@@ -305,11 +298,11 @@ fn seconds(
     s.trim()
         .parse::<u64>()
         .ok()
-        .filter(|n| (60..=max).contains(n))
+        .filter(|n| range.contains(n))
         .ok_or_else(|| {
             err(
                 var,
-                format!("is {s:?}; use whole seconds from 60 to {max_text}"),
+                format!("is {s:?}; use whole seconds from {range_text}"),
             )
         })
 }

@@ -32,8 +32,7 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 pub const RETRY_PAUSE: Duration = Duration::from_millis(100);
 pub const DEFAULT_CACHE_SECS: u64 = 60;
 pub const MAX_CACHE_SECS: u64 = 3600;
-/// Cached positive answers at most; when full, expired ones go, and if none has expired the
-/// cache starts again empty (memory stays bounded; the next checks ask Stream).
+/// Remembered answers and announcements at most (see `Remembered`).
 pub const MAX_CACHED: usize = 10_000;
 /// Seconds an announcement made is remembered in this process (concurrent or repeated creates
 /// of one new call do not announce it again).
@@ -74,6 +73,33 @@ pub enum StreamError {
     Unavailable(String),
 }
 
+/// Keys remembered until a time (Unix seconds), at most [`MAX_CACHED`] of them: when full,
+/// expired ones go, and if none has expired it starts again empty (memory stays bounded).
+#[derive(Debug, Default)]
+struct Remembered(Mutex<HashMap<String, u64>>);
+
+impl Remembered {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        // Only whole inserts and removes: a poisoned map is still consistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn holds(&self, key: &str, now: u64) -> bool {
+        self.lock().get(key).is_some_and(|until| now < *until)
+    }
+
+    fn keep(&self, key: String, until: u64, now: u64) {
+        let mut map = self.lock();
+        if map.len() >= MAX_CACHED {
+            map.retain(|_, u| now < *u);
+            if map.len() >= MAX_CACHED {
+                map.clear();
+            }
+        }
+        map.insert(key, until);
+    }
+}
+
 /// Stream Chat: membership checks and announcements. Its secrets print as `***`.
 #[derive(Debug)]
 pub struct StreamChat {
@@ -81,10 +107,11 @@ pub struct StreamChat {
     client: HttpsClient,
     /// `{"server":true}` signed once: Stream's server tokens carry no time claims.
     server_token: Secret,
-    cache: Mutex<HashMap<String, u64>>,
+    /// Positive membership answers, by `cid\nuser`, until they expire.
+    members: Remembered,
     in_flight: SingleFlight<Result<Membership, StreamError>>,
-    /// Announcements made lately (key: the message id; value: until when it is remembered).
-    announced: Mutex<HashMap<String, u64>>,
+    /// Announcements made lately, by message id.
+    announced: Remembered,
     announcing: SingleFlight<Result<(), StreamError>>,
 }
 
@@ -247,9 +274,9 @@ impl StreamChat {
             cfg,
             client,
             server_token,
-            cache: Mutex::new(HashMap::new()),
+            members: Remembered::default(),
             in_flight: SingleFlight::default(),
-            announced: Mutex::new(HashMap::new()),
+            announced: Remembered::default(),
             announcing: SingleFlight::default(),
         }
     }
@@ -263,7 +290,7 @@ impl StreamChat {
         now: u64,
     ) -> Result<Membership, StreamError> {
         let key = format!("{}\n{user_id}", cid.as_str());
-        if self.cached(&key, now) {
+        if self.cfg.cache_secs > 0 && self.members.holds(&key, now) {
             return Ok(Membership::Member);
         }
         let started = std::time::Instant::now();
@@ -273,37 +300,10 @@ impl StreamChat {
             .await;
         crate::telemetry::chat_queried(started, &answer);
         let answer = answer?;
-        if answer == Membership::Member {
-            self.remember(key, now);
+        if answer == Membership::Member && self.cfg.cache_secs > 0 {
+            self.members.keep(key, now + self.cfg.cache_secs, now);
         }
         Ok(answer)
-    }
-
-    fn cached(&self, key: &str, now: u64) -> bool {
-        if self.cfg.cache_secs == 0 {
-            return false;
-        }
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(key).is_some_and(|expires| now < *expires)
-    }
-
-    fn remember(&self, key: String, now: u64) {
-        if self.cfg.cache_secs == 0 {
-            return;
-        }
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_CACHED {
-            cache.retain(|_, expires| now < *expires);
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
-            }
-        }
-        cache.insert(key, now + self.cfg.cache_secs);
-    }
-
-    /// Number of cached answers (tests).
-    pub fn cached_len(&self) -> usize {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// One query, retried once when Stream gave no usable answer (the query only reads).
@@ -358,25 +358,13 @@ impl StreamChat {
     /// one request, and one made lately is not made again.
     pub async fn announce(&self, mode: Announce, call: &Call, now: u64) -> Result<(), StreamError> {
         let key = message_id(call);
-        {
-            let mut announced = self.announced.lock().unwrap_or_else(|e| e.into_inner());
-            if announced.get(&key).is_some_and(|until| now < *until) {
-                return Ok(());
-            }
-            if announced.len() >= MAX_CACHED {
-                announced.retain(|_, until| now < *until);
-                if announced.len() >= MAX_CACHED {
-                    announced.clear();
-                }
-            }
+        if self.announced.holds(&key, now) {
+            return Ok(());
         }
         self.announcing
             .run(&key, || self.send_announcement(mode, call, &key))
             .await?;
-        self.announced
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, now + REMEMBER_ANNOUNCED_SECS);
+        self.announced.keep(key, now + REMEMBER_ANNOUNCED_SECS, now);
         Ok(())
     }
 
@@ -617,6 +605,22 @@ mod tests {
             p,
             r#"{"type":"messaging","id":"general","sort":[],"filter_conditions":{"id":{"$eq":"alice"}}}"#
         );
+    }
+
+    #[test]
+    fn remembered_keys_expire_and_stay_bounded() {
+        let r = Remembered::default();
+        r.keep("a".into(), 10, 0);
+        assert!(r.holds("a", 9));
+        assert!(!r.holds("a", 10));
+        for i in 0..MAX_CACHED {
+            r.keep(format!("k{i}"), 100, 20);
+        }
+        assert!(r.lock().len() <= MAX_CACHED);
+        assert!(!r.holds("a", 20), "expired ones went first");
+        r.keep("last".into(), 100, 20);
+        assert!(r.holds("last", 20));
+        assert!(r.lock().len() <= MAX_CACHED);
     }
 
     #[test]
