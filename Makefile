@@ -6,14 +6,16 @@
 #   make bench          criterion benchmarks (token build, handlers, DynamoDB adapter)
 #   make cold-start     cold start and peak RSS of get-call-token under the Runtime API harness,
 #                       beside a hello-world lambda_runtime function's
-#   make storage-cpu    server CPU per request, memory store vs DynamoDB at a canned endpoint
+#   make storage-cpu    server CPU per request, memory store vs DynamoDB at a canned endpoint,
+#                       and the Lambda functions' CPU per invocation under a Runtime API emulator
+#   make storage-profile  the same under perf: breakdown by component and flamegraphs
 #   make lambda-tools   install cargo-lambda and zig (pinned) into .tools/lambda
 #   make lambda         build both functions for Lambda (arm64) with cargo-lambda
 #   make sam-build      sam build (runs cargo-lambda per function)
 #   make smoke API=<ApiUrl> STREAM_API_KEY=... STREAM_API_SECRET=...
 #                       smoke test of a deployed stack as a client (scripts/smoke.py, Python 3
 #                       stdlib only; the test suite runs it against the local server)
-.PHONY: run test bench cold-start storage-cpu lambda-tools lambda lambda-x86 sam-cli sam-build smoke
+.PHONY: run test bench cold-start storage-cpu storage-profile lambda-tools lambda lambda-x86 sam-cli sam-build smoke
 
 LAMBDA_VENV := .tools/lambda
 LAMBDA_PATH := $(CURDIR)/$(LAMBDA_VENV)/bin:$(PATH)
@@ -38,8 +40,12 @@ cold-start:
 		cargo test -p callbridge-tests --test lambda_runtime -- --ignored --nocapture cold_start
 
 storage-cpu:
-	cargo build --release -p callbridge-local
+	cargo build --release -p callbridge-local -p create-call -p get-call-token
 	python3 scripts/storage_cpu.py
+	python3 scripts/storage_cpu.py --lambda
+
+storage-profile:
+	bash scripts/storage_profile.sh
 
 lambda-tools:
 	test -x $(LAMBDA_VENV)/bin/cargo-lambda || { python3 -m venv $(LAMBDA_VENV) && \

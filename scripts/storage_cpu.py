@@ -1,16 +1,29 @@
 #!/usr/bin/env python3
-"""CPU per request of the storage path, measured on the release local server.
+"""CPU per request of the storage path: the release local server, or the Lambda functions.
 
-Runs target/release/callbridge-local (CARGO_TARGET_DIR honoured; build it first:
-`cargo build --release -p callbridge-local`) twice on loopback: with the in-memory store, and
-with DynamoDB at a canned HTTP endpoint in this script (GetItem answers the call asked for,
-PutItem succeeds, both at once). Sends a bounded number of Create Call (each a new call) and
-Get Call Token requests, one keep-alive connection, one at a time, and reads the server's CPU
-time (all its threads, /proc/<pid>/task/*/schedstat, nanoseconds) before and after each batch.
-Prints CPU us per request for each store and the difference: the DynamoDB client's share.
-Only loopback addresses; stops by itself. Python 3 standard library only.
+Server mode (the default) runs callbridge-local (target/<profile>/, CARGO_TARGET_DIR honoured;
+build it first: `cargo build --release -p callbridge-local`) on loopback with the in-memory
+store and with DynamoDB at a canned HTTP endpoint in this script (GetItem answers the call asked
+for, PutItem succeeds, both at once). It sends Create Call (each a new call) and Get Call Token
+requests, one keep-alive connection, one at a time, and reads the server's CPU time (all its
+threads, user and kernel: /proc/<pid>/task/*/schedstat) before and after each batch. It prints
+CPU us per request on each store and the difference: the DynamoDB client's share.
 
-    python3 scripts/storage_cpu.py [--requests 3000]
+`--lambda` runs the two function binaries (create-call, get-call-token) as Lambda runs them,
+under a Runtime API emulator in this script, against the same canned DynamoDB, and prints CPU
+us per invocation: the Runtime API round trips, the event, the handler, DynamoDB, the logs and
+the metrics, all of the production path but the network.
+
+Rounds (`--rounds`, 3) are repeated and their median printed with the range: CPU time on a
+shared virtual machine drifts by tens of percent. `--bin-dir` (repeatable) runs the binaries
+of other builds, interleaved round by round, to compare them. `--perf FILE` records the
+DynamoDB batches with `perf record` (DWARF call graphs; build with `--profile profiling` for
+symbols); `scripts/profile_breakdown.py` and inferno turn that into a breakdown and a
+flamegraph (`make storage-profile` does all of it). Only loopback addresses; stops by itself.
+Python 3 standard library only.
+
+    python3 scripts/storage_cpu.py [--lambda] [--requests 3000] [--rounds 3]
+        [--profile release | --bin-dir DIR ...] [--perf FILE]
 """
 
 import argparse
@@ -21,7 +34,9 @@ import http.client
 import http.server
 import json
 import os
+import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -107,6 +122,17 @@ def start_server(binary, env):
     sys.exit("the server did not listen within 15 s")
 
 
+def start_perf(pid, output):
+    """`perf record` of the server (all threads, DWARF call graphs), until SIGINT."""
+    perf = subprocess.Popen(["perf", "record", "-F", "2000", "--call-graph", "dwarf,16384",
+                             "-p", str(pid), "-o", output, "-q"],
+                            stdout=subprocess.DEVNULL)
+    time.sleep(1)  # perf attaches
+    if perf.poll() is not None:
+        sys.exit(f"perf record exited with {perf.returncode}")
+    return perf
+
+
 def batch(port, pid, requests, make):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     token = user_token("alice")
@@ -155,15 +181,177 @@ def seed(port, ids):
     conn.close()
 
 
+class RuntimeApi(http.server.BaseHTTPRequestHandler):
+    """The Lambda Runtime API, as far as a function uses it: `next` hands out the events queued
+    in `server.events` one at a time (and waits for one), `response` and `error` hand the
+    outcome back through `server.outcomes`."""
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_GET(self):  # noqa: N802
+        if not self.path.endswith("/runtime/invocation/next"):
+            return self.answer(404, b"{}")
+        request_id, event = self.server.events.get()
+        deadline = int(time.time() * 1000) + 30_000
+        body = event.encode()
+        head = ("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                f"lambda-runtime-aws-request-id: {request_id}\r\n"
+                f"lambda-runtime-deadline-ms: {deadline}\r\n"
+                "lambda-runtime-invoked-function-arn: "
+                "arn:aws:lambda:us-east-1:123456789012:function:callbridge-cpu\r\n"
+                "lambda-runtime-trace-id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1\r\n"
+                f"content-length: {len(body)}\r\n\r\n").encode()
+        self.wfile.write(head + body)
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length)
+        self.answer(202, b"{}")
+        self.server.outcomes.put((self.path, body))
+
+    def answer(self, status, body):
+        self.wfile.write((f"HTTP/1.1 {status} X\r\ncontent-length: {len(body)}\r\n\r\n")
+                         .encode() + body)
+
+    def log_message(self, *args):
+        pass
+
+
+def lambda_event(name, **change):
+    event = json.loads((ROOT / "tests" / "events" / f"{name}.json").read_text())
+    event.update(change)
+    return event
+
+
+def lambda_batch(binary, env, requests, make, perf_output=None):
+    """CPU per invocation of one function binary under the Runtime API above."""
+    import queue
+    api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
+    api.events, api.outcomes = queue.Queue(), queue.Queue()
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    proc = subprocess.Popen([str(binary)],
+                            env={**env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_port}"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def invoke(i):
+        api.events.put((f"req-{i}", json.dumps(make(i))))
+        try:
+            path, body = api.outcomes.get(timeout=15)
+        except queue.Empty:
+            sys.exit(f"{binary.name}: no outcome within 15 s (exit code {proc.poll()})")
+        status = json.loads(body).get("statusCode") if path.endswith("/response") else None
+        if status != 201:
+            sys.exit(f"{binary.name}: {path} {body[:300]!r}")
+
+    perf = None
+    try:
+        for i in range(50):
+            invoke(f"warm{i}")
+        if perf_output:
+            perf = start_perf(proc.pid, perf_output)
+        before = cpu_ns(proc.pid)
+        started = time.monotonic()
+        for i in range(requests):
+            invoke(str(i))
+        elapsed = time.monotonic() - started
+        used = cpu_ns(proc.pid) - before
+    finally:
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=60)
+        proc.kill()
+        proc.wait(timeout=10)
+        api.shutdown()
+    return used / requests / 1e3, requests / elapsed
+
+
+def lambda_create(i):
+    event = lambda_event("create-call")
+    event["body"] = json.dumps({"id": f"cpu-{i}-{os.getpid()}", "type": "video"})
+    return event
+
+
+def lambda_get_token(i):
+    event = lambda_event("get-call-token")
+    event["rawPath"] = f"/calls/cpu-{i}"
+    event["requestContext"]["http"]["path"] = event["rawPath"]
+    event["pathParameters"] = {"id": f"cpu-{i}"}
+    return event
+
+
+def lambda_round(bin_dir, requests, dynamo_env, perf=None):
+    """One round of both functions: {function: (us, per second)}."""
+    env = {
+        # Logging as deployed (AWS_LAMBDA_LOG_LEVEL unset: info), not the server's warn.
+        **{k: v for k, v in dynamo_env.items() if k != "RUST_LOG"},
+        "STREAM_API_KEY": "callbridge-fixture-key", "STREAM_API_SECRET": "callbridge-fixture-secret",
+        "AWS_LAMBDA_FUNCTION_NAME": "callbridge-cpu", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/callbridge-cpu",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/12/01/[$LATEST]0000", "AWS_LAMBDA_LOG_FORMAT": "JSON",
+    }
+    results = {}
+    for name, make in (("create-call", lambda_create), ("get-call-token", lambda_get_token)):
+        results[name] = lambda_batch(bin_dir / name, env, requests, make,
+                                     perf and f"{perf}.{name}")
+    return results
+
+
+def server_round(bin_dir, requests, stores, perf=None):
+    """One round of the local server on each store: {(store, operation): (us, per second)}."""
+    results = {}
+    for store, env in stores.items():
+        proc, port = start_server(bin_dir / "callbridge-local", env)
+        recorder = None
+        try:
+            if perf and store == "dynamodb":
+                recorder = start_perf(proc.pid, perf)
+            results[(store, "CreateCall")] = batch(port, proc.pid, requests, create)
+            if store == "memory":
+                # Get Call Token needs its calls in the store: created first, not counted.
+                seed(port, [f"warm{i}" for i in range(50)] + [str(i) for i in range(requests)])
+            results[(store, "GetCallToken")] = batch(port, proc.pid, requests, get_token)
+        finally:
+            if recorder:
+                recorder.send_signal(signal.SIGINT)
+                recorder.wait(timeout=60)
+            proc.terminate()
+            proc.wait(timeout=10)
+    return results
+
+
+def spread(values):
+    values = sorted(values)
+    return f"{statistics.median(values):6.1f} us ({values[0]:.0f}-{values[-1]:.0f})"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--requests", type=int, default=3000, help="per batch (3000)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds per binary directory, interleaved; medians printed (3)")
+    parser.add_argument("--profile", default="release",
+                        help="the cargo profile whose binaries to run (release)")
+    parser.add_argument("--bin-dir", action="append", type=Path, metavar="DIR",
+                        help="run the binaries in DIR instead (repeat to compare builds: their "
+                        "rounds interleave, so drift of the machine hits all alike)")
+    parser.add_argument("--lambda", dest="functions", action="store_true",
+                        help="measure the two Lambda function binaries instead, under a "
+                        "Runtime API emulator (DynamoDB only)")
+    parser.add_argument("--perf", metavar="FILE",
+                        help="also record the DynamoDB batches with `perf record` into FILE "
+                        "(one round)")
     args = parser.parse_args()
     requests = max(100, min(args.requests, 100_000))
+    rounds = 1 if args.perf else max(1, min(args.rounds, 20))
     target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
-    binary = target / "release" / "callbridge-local"
-    if not binary.is_file():
-        sys.exit(f"{binary} not found: cargo build --release -p callbridge-local")
+    dirs = args.bin_dir or [target / args.profile]
+    names = ["create-call", "get-call-token"] if args.functions else ["callbridge-local"]
+    for d in dirs:
+        for name in names:
+            if not (d / name).is_file():
+                sys.exit(f"{d / name} not found: cargo build --profile {args.profile} "
+                         f"-p {name}")
 
     dynamo = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CannedDynamo)
     threading.Thread(target=dynamo.serve_forever, daemon=True).start()
@@ -181,26 +369,33 @@ def main():
                      "AWS_EC2_METADATA_DISABLED": "true",
                      "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{dynamo.server_port}"},
     }
-    results = {}
-    for store, env in stores.items():
-        proc, port = start_server(binary, env)
-        try:
-            results[(store, "CreateCall")] = batch(port, proc.pid, requests, create)
-            if store == "memory":
-                # Get Call Token needs its calls in the store: created first, not counted.
-                seed(port, [f"warm{i}" for i in range(50)] + [str(i) for i in range(requests)])
-            results[(store, "GetCallToken")] = batch(port, proc.pid, requests, get_token)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    runs = {d: [] for d in dirs}
+    for _ in range(rounds):
+        for d in dirs:
+            if args.functions:
+                runs[d].append(lambda_round(d, requests, stores["dynamodb"], args.perf))
+            else:
+                runs[d].append(server_round(d, requests, stores, args.perf))
     dynamo.shutdown()
 
-    print(f"server CPU per request (all threads), {requests} requests each, one connection:")
-    for op in ("CreateCall", "GetCallToken"):
-        mem, mem_rate = results[("memory", op)]
-        ddb, ddb_rate = results[("dynamodb", op)]
-        print(f"  {op:13} memory {mem:6.1f} us ({mem_rate:.0f}/s)   dynamodb {ddb:6.1f} us "
-              f"({ddb_rate:.0f}/s)   DynamoDB client {ddb - mem:+6.1f} us")
+    if args.functions:
+        print(f"function CPU per invocation (all threads; median and range of {rounds} rounds "
+              f"of {requests}), under a Runtime API emulator, DynamoDB at a canned endpoint:")
+    else:
+        print(f"server CPU per request (all threads; median and range of {rounds} rounds of "
+              f"{requests}, one connection):")
+    for d in dirs:
+        print(f" {d}")
+        if args.functions:
+            for name in names:
+                print(f"  {name:15} {spread([r[name][0] for r in runs[d]])}")
+            continue
+        for op in ("CreateCall", "GetCallToken"):
+            mem = [r[("memory", op)][0] for r in runs[d]]
+            ddb = [r[("dynamodb", op)][0] for r in runs[d]]
+            delta = [b - a for a, b in zip(mem, ddb)]
+            print(f"  {op:13} memory {spread(mem)}   dynamodb {spread(ddb)}   "
+                  f"DynamoDB client {spread(delta)}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-#[tokio::main]
+// One thread, as the Lambda functions run: enough for a development server, and the CPU it
+// spends per request (`make storage-cpu`) is then the functions'.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
