@@ -9,13 +9,14 @@
 #   make storage-cpu    server CPU per request, memory store vs DynamoDB at a canned endpoint,
 #                       and the Lambda functions' CPU per invocation under a Runtime API emulator
 #   make storage-profile  the same under perf: breakdown by component and flamegraphs
+#   make sdk-instructions instructions per request (valgrind) of the DynamoDB client, per SDK option
 #   make lambda-tools   install cargo-lambda and zig (pinned) into .tools/lambda
 #   make lambda         build both functions for Lambda (arm64) with cargo-lambda
 #   make sam-build      sam build (runs cargo-lambda per function)
 #   make smoke API=<ApiUrl> STREAM_API_KEY=... STREAM_API_SECRET=...
 #                       smoke test of a deployed stack as a client (scripts/smoke.py, Python 3
 #                       stdlib only; the test suite runs it against the local server)
-.PHONY: run test bench cold-start storage-cpu storage-profile lambda-tools lambda lambda-x86 sam-cli sam-build smoke
+.PHONY: run test bench cold-start storage-cpu storage-profile sdk-instructions lambda-tools lambda lambda-x86 sam-cli sam-build smoke
 
 LAMBDA_VENV := .tools/lambda
 LAMBDA_PATH := $(CURDIR)/$(LAMBDA_VENV)/bin:$(PATH)
@@ -46,6 +47,10 @@ storage-cpu:
 
 storage-profile:
 	bash scripts/storage_profile.sh
+
+sdk-instructions:
+	cargo build --profile bench -p callbridge --example sdk_instructions
+	python3 scripts/sdk_instructions.py
 
 lambda-tools:
 	test -x $(LAMBDA_VENV)/bin/cargo-lambda || { python3 -m venv $(LAMBDA_VENV) && \

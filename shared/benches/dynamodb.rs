@@ -3,81 +3,13 @@
 //! HTTP client that answers instantly with canned DynamoDB responses, so the difference to
 //! `hot_paths` is the adapter's own cost. Run: `cargo bench -p callbridge --bench dynamodb`.
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::body::SdkBody;
-use callbridge::Callbridge;
-use callbridge::store::dynamodb::{DynamoStore, config_from};
+#[path = "common/canned_dynamodb.rs"]
+mod canned_dynamodb;
 mod common;
 
-use common::{config_with, create_request, headers, token_request};
+use canned_dynamodb::{ITEM, app, app_with};
+use common::{create_request, headers, token_request};
 use criterion::{Criterion, criterion_group, criterion_main};
-
-const ITEM: &str = r#"{"pk":{"S":"call-messaging:general"},"cid":{"S":"messaging:general"},"call_type":{"S":"video"},"provider":{"S":"agora"},"agora_channel":{"S":"call-messaging:general"},"created_by":{"S":"alice"},"created_at":{"N":"1800000000"},"expires_at":{"N":"4102444800"}}"#;
-
-/// Answers every request at once with one canned DynamoDB response.
-#[derive(Debug, Clone)]
-struct Canned {
-    status: u16,
-    body: String,
-}
-
-impl HttpConnector for Canned {
-    fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
-        let mut resp = HttpResponse::new(
-            self.status.try_into().unwrap(),
-            SdkBody::from(self.body.clone()),
-        );
-        resp.headers_mut()
-            .insert("content-type", "application/x-amz-json-1.0");
-        HttpConnectorFuture::ready(Ok(resp))
-    }
-}
-
-impl HttpClient for Canned {
-    fn http_connector(
-        &self,
-        _: &HttpConnectorSettings,
-        _: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(self.clone())
-    }
-}
-
-fn app(status: u16, body: &str) -> Callbridge<DynamoStore> {
-    app_with(status, body, |b| b)
-}
-
-/// The app on the client production builds (`config_from` a shared configuration, as
-/// `client_from_env` does), with `vary` applied to that configuration last.
-fn app_with(
-    status: u16,
-    body: &str,
-    vary: impl FnOnce(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder,
-) -> Callbridge<DynamoStore> {
-    let shared = aws_types::SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDEXAMPLE",
-            "bench",
-            None,
-            None,
-            "bench",
-        )))
-        .http_client(Canned {
-            status,
-            body: body.to_string(),
-        })
-        .build();
-    let conf = vary(config_from(&shared).to_builder()).build();
-    let client = aws_sdk_dynamodb::Client::from_conf(conf);
-    Callbridge::new(config_with(&[]), DynamoStore::new(client, "calls"))
-}
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -115,9 +47,9 @@ fn bench(c: &mut Criterion) {
 }
 
 /// What the SDK's own options cost per Get Call Token, against the production configuration:
-/// each variant drops one thing Callbridge keeps (retries, timeouts) or restores the SDK's
-/// default Callbridge turned off (account-based endpoints, "preferred"), so the difference
-/// prices it. Issue 11's storage-path profile cites these.
+/// each variant drops one thing Callbridge keeps (retries, timeouts) or turns off one SDK
+/// default (account-based endpoints), so the difference prices it. CPU time here drifts more
+/// than these differ; `scripts/sdk_instructions.py` counts instructions for the same variants.
 fn sdk_options(c: &mut Criterion) {
     use aws_sdk_dynamodb::config::retry::RetryConfig;
     use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
@@ -140,8 +72,8 @@ fn sdk_options(c: &mut Criterion) {
         ("no_timeouts", |b| {
             b.timeout_config(TimeoutConfig::disabled())
         }),
-        ("account_id_endpoints_preferred", |b| {
-            b.account_id_endpoint_mode(AccountIdEndpointMode::Preferred)
+        ("account_id_endpoints_disabled", |b| {
+            b.account_id_endpoint_mode(AccountIdEndpointMode::Disabled)
         }),
     ];
     let mut group = c.benchmark_group("dynamodb_get_call_token_sdk");

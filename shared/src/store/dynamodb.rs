@@ -34,7 +34,6 @@ use aws_sdk_dynamodb::types::{
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     TimeToLiveStatus,
 };
-use aws_types::endpoint_config::AccountIdEndpointMode;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -105,18 +104,8 @@ pub async fn client_from_env() -> Client {
 }
 
 /// The DynamoDB client's configuration from the shared one (what aws-config loaded), tuned.
-pub fn config_from(shared: &aws_types::SdkConfig) -> aws_sdk_dynamodb::Config {
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(shared);
-    if shared.account_id_endpoint_mode().is_none() {
-        // Account-based endpoints need an account id in the credentials, which Lambda's (the
-        // AWS_ACCESS_KEY_ID / AWS_SESSION_TOKEN it sets) do not carry: the regional endpoint
-        // is used either way, and the SDK's default ("preferred") costs about 5 us of CPU per
-        // request for nothing (shared/benches/dynamodb.rs, dynamodb_get_call_token_sdk).
-        // AWS_ACCOUNT_ID_ENDPOINT_MODE (or the profile's account_id_endpoint_mode) still
-        // decides when set.
-        builder = builder.account_id_endpoint_mode(AccountIdEndpointMode::Disabled);
-    }
-    tune(builder).build()
+pub fn config_from(shared: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Config {
+    tune(aws_sdk_dynamodb::config::Builder::from(shared)).build()
 }
 
 impl DynamoStore {
@@ -392,83 +381,6 @@ pub(crate) fn from_item(item: &Item) -> Result<Call, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::config::{Credentials, Region};
-    use aws_smithy_runtime_api::client::http::{
-        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-    };
-    use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
-    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-    use aws_smithy_types::body::SdkBody;
-    use std::sync::{Arc, Mutex};
-
-    /// Records the URI of each request and answers it with an empty GetItem result.
-    #[derive(Clone, Debug, Default)]
-    struct Recorder(Arc<Mutex<Vec<String>>>);
-
-    impl HttpConnector for Recorder {
-        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-            self.0.lock().unwrap().push(request.uri().to_string());
-            let mut resp = HttpResponse::new(200u16.try_into().unwrap(), SdkBody::from("{}"));
-            resp.headers_mut()
-                .insert("content-type", "application/x-amz-json-1.0");
-            HttpConnectorFuture::ready(Ok(resp))
-        }
-    }
-
-    impl HttpClient for Recorder {
-        fn http_connector(
-            &self,
-            _: &HttpConnectorSettings,
-            _: &RuntimeComponents,
-        ) -> SharedHttpConnector {
-            SharedHttpConnector::new(self.clone())
-        }
-    }
-
-    /// The URI one GetItem goes to, on a client built by `config_from` from a shared
-    /// configuration whose credentials carry an account id.
-    async fn endpoint_used(mode: Option<AccountIdEndpointMode>) -> String {
-        let recorder = Recorder::default();
-        let credentials = Credentials::builder()
-            .access_key_id("AKIDEXAMPLE")
-            .secret_access_key("test")
-            .account_id("123456789012")
-            .provider_name("test")
-            .build();
-        let mut shared = aws_types::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
-                credentials,
-            ))
-            .http_client(recorder.clone());
-        shared.set_account_id_endpoint_mode(mode);
-        let client = Client::from_conf(config_from(&shared.build()));
-        let _ = client
-            .get_item()
-            .table_name("calls")
-            .key(KEY_ATTRIBUTE, AttributeValue::S("standup".into()))
-            .send()
-            .await;
-        let uris = recorder.0.lock().unwrap();
-        assert_eq!(uris.len(), 1, "one request: {uris:?}");
-        uris[0].clone()
-    }
-
-    #[tokio::test]
-    async fn account_based_endpoints_are_off_unless_configured() {
-        // Unset (as in Lambda): the regional endpoint, without the per-request cost.
-        assert_eq!(
-            endpoint_used(None).await,
-            "https://dynamodb.us-east-1.amazonaws.com/"
-        );
-        // Set (AWS_ACCOUNT_ID_ENDPOINT_MODE, or a profile): the setting decides, and the SDK
-        // then uses the account-based endpoint these credentials allow.
-        assert_eq!(
-            endpoint_used(Some(AccountIdEndpointMode::Preferred)).await,
-            "https://123456789012.ddb.us-east-1.amazonaws.com/"
-        );
-    }
 
     fn call(provider: ProviderDetails) -> Call {
         Call {
