@@ -133,6 +133,15 @@ def start_perf(pid, output):
     return perf
 
 
+def stop(perf, proc):
+    """Ends the recording (perf writes its file on SIGINT), then the measured process."""
+    if perf:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=60)
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 def batch(port, pid, requests, make):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     token = user_token("alice")
@@ -256,11 +265,7 @@ def lambda_batch(binary, env, requests, make, perf_output=None):
         elapsed = time.monotonic() - started
         used = cpu_ns(proc.pid) - before
     finally:
-        if perf:
-            perf.send_signal(signal.SIGINT)
-            perf.wait(timeout=60)
-        proc.kill()
-        proc.wait(timeout=10)
+        stop(perf, proc)
         api.shutdown()
     return used / requests / 1e3, requests / elapsed
 
@@ -292,8 +297,9 @@ def lambda_round(bin_dir, requests, dynamo_env, perf=None):
     }
     results = {}
     for name, make in (("create-call", lambda_create), ("get-call-token", lambda_get_token)):
-        results[name] = lambda_batch(bin_dir / name, env, requests, make,
-                                     perf and f"{perf}.{name}")
+        # One recording per function: lambda.data -> lambda.create-call.data, ...
+        output = perf and str(Path(perf).with_suffix(f".{name}{Path(perf).suffix}"))
+        results[name] = lambda_batch(bin_dir / name, env, requests, make, output)
     return results
 
 
@@ -312,11 +318,7 @@ def server_round(bin_dir, requests, stores, perf=None):
                 seed(port, [f"warm{i}" for i in range(50)] + [str(i) for i in range(requests)])
             results[(store, "GetCallToken")] = batch(port, proc.pid, requests, get_token)
         finally:
-            if recorder:
-                recorder.send_signal(signal.SIGINT)
-                recorder.wait(timeout=60)
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop(recorder, proc)
     return results
 
 
@@ -340,7 +342,8 @@ def main():
                         "Runtime API emulator (DynamoDB only)")
     parser.add_argument("--perf", metavar="FILE",
                         help="also record the DynamoDB batches with `perf record` into FILE "
-                        "(one round)")
+                        "(one round; with --lambda, one file per function: FILE's name "
+                        "with the function's before its suffix)")
     args = parser.parse_args()
     requests = max(100, min(args.requests, 100_000))
     rounds = 1 if args.perf else max(1, min(args.rounds, 20))

@@ -7,7 +7,7 @@
 mod canned_dynamodb;
 mod common;
 
-use canned_dynamodb::{ITEM, app, app_with};
+use canned_dynamodb::{ITEM, SDK_VARIANTS, app, app_with};
 use common::{create_request, headers, token_request};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -51,10 +51,6 @@ fn bench(c: &mut Criterion) {
 /// default (account-based endpoints), so the difference prices it. CPU time here drifts more
 /// than these differ; `scripts/sdk_instructions.py` counts instructions for the same variants.
 fn sdk_options(c: &mut Criterion) {
-    use aws_sdk_dynamodb::config::retry::RetryConfig;
-    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-    use aws_types::endpoint_config::AccountIdEndpointMode;
-    type Vary = fn(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -66,18 +62,8 @@ fn sdk_options(c: &mut Criterion) {
         "call-messaging%3Ageneral",
     );
     let body = format!(r#"{{"Item":{ITEM}}}"#);
-    let variants: [(&str, Vary); 4] = [
-        ("production", |b| b),
-        ("no_retries", |b| b.retry_config(RetryConfig::disabled())),
-        ("no_timeouts", |b| {
-            b.timeout_config(TimeoutConfig::disabled())
-        }),
-        ("account_id_endpoints_disabled", |b| {
-            b.account_id_endpoint_mode(AccountIdEndpointMode::Disabled)
-        }),
-    ];
     let mut group = c.benchmark_group("dynamodb_get_call_token_sdk");
-    for (name, vary) in variants {
+    for (name, vary) in SDK_VARIANTS {
         let app = app_with(200, &body, vary);
         group.bench_function(name, |b| {
             b.to_async(&rt)

@@ -14,39 +14,20 @@ mod canned_dynamodb;
 #[allow(dead_code)]
 mod common;
 
-use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_types::endpoint_config::AccountIdEndpointMode;
 use callbridge::Callbridge;
 use callbridge::api::ApiRequest;
 use callbridge::store::Storage;
 use callbridge::store::memory::MemoryStore;
-use canned_dynamodb::{ITEM, app_with};
+use canned_dynamodb::{ITEM, SDK_VARIANTS, app_with};
 use common::{config_with, create_request, headers, token_request};
 use std::process::ExitCode;
-
-type Vary = fn(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder;
-
-/// The variants the DynamoDB bench prices too (shared/benches/dynamodb.rs, sdk_options).
-/// `memory_store` runs the requests on the in-memory store instead (no SDK at all).
-const VARIANTS: [(&str, Vary); 5] = [
-    ("memory_store", |b| b),
-    ("production", |b| b),
-    ("no_retries", |b| b.retry_config(RetryConfig::disabled())),
-    ("no_timeouts", |b| {
-        b.timeout_config(TimeoutConfig::disabled())
-    }),
-    ("account_id_endpoints_disabled", |b| {
-        b.account_id_endpoint_mode(AccountIdEndpointMode::Disabled)
-    }),
-];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = || {
-        let names: Vec<_> = VARIANTS.iter().map(|(n, _)| *n).collect();
+        let names: Vec<_> = SDK_VARIANTS.iter().map(|(n, _)| *n).collect();
         eprintln!(
-            "usage: sdk_instructions <{}> <get|create> <N>",
+            "usage: sdk_instructions <memory_store|{}> <get|create> <N>",
             names.join("|")
         );
         ExitCode::from(2)
@@ -54,9 +35,11 @@ fn main() -> ExitCode {
     let [variant, operation, n] = args.as_slice() else {
         return usage();
     };
-    let Some((_, vary)) = VARIANTS.iter().find(|(name, _)| name == variant) else {
+    // `memory_store` runs the requests on the in-memory store instead (no SDK at all).
+    let vary = SDK_VARIANTS.iter().find(|(name, _)| name == variant);
+    if vary.is_none() && variant != "memory_store" {
         return usage();
-    };
+    }
     let Ok(n) = n.parse::<u32>() else {
         return usage();
     };
@@ -88,6 +71,7 @@ fn main() -> ExitCode {
             "get" => format!(r#"{{"Item":{ITEM}}}"#),
             _ => "{}".to_string(),
         };
+        let (_, vary) = vary.expect("checked above");
         let app = app_with(200, &answer, *vary);
         rt.block_on(repeat(&app, request, n));
     }

@@ -74,3 +74,22 @@ pub fn app_with(
     let client = aws_sdk_dynamodb::Client::from_conf(conf);
     Callbridge::new(config_with(&[]), DynamoStore::new(client, "calls"))
 }
+
+/// A change to the production client's configuration.
+pub type Vary = fn(aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder;
+
+/// The SDK options priced by the bench (`sdk_options`) and by `examples/sdk_instructions.rs`:
+/// production as it is, then each without one thing Callbridge keeps (retries, timeouts) or
+/// with one SDK default turned off (account-based endpoints).
+pub const SDK_VARIANTS: [(&str, Vary); 4] = [
+    ("production", |b| b),
+    ("no_retries", |b| {
+        b.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+    }),
+    ("no_timeouts", |b| {
+        b.timeout_config(aws_sdk_dynamodb::config::timeout::TimeoutConfig::disabled())
+    }),
+    ("account_id_endpoints_disabled", |b| {
+        b.account_id_endpoint_mode(aws_types::endpoint_config::AccountIdEndpointMode::Disabled)
+    }),
+];
