@@ -40,6 +40,8 @@ import time
 import unittest
 import urllib.parse
 
+import hs256  # scripts/hs256.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_PYTHON = os.path.join(ROOT, ".tools", "venv", "bin", "python")
 
@@ -177,23 +179,13 @@ OPERATIONS = {CREATE.id: CREATE, TOKEN.id: TOKEN}
 # Tokens and helpers
 
 
-def b64url(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
-def jwt(claims, secret, header=None):
-    header = header or {"alg": "HS256", "typ": "JWT"}
-    h = b64url(json.dumps(header, separators=(",", ":")).encode())
-    p = b64url(json.dumps(claims, separators=(",", ":")).encode())
-    sig = b64url(hmac.new(secret, f"{h}.{p}".encode(), hashlib.sha256).digest())
-    return f"{h}.{p}.{sig}"
+jwt = hs256.sign
 
 
 def jwt_claims(token, secret):
     """Claims of an HS256 token after checking its signature."""
     h, p, s = token.split(".")
-    want = b64url(hmac.new(secret, f"{h}.{p}".encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(want, s):
+    if not hmac.compare_digest(hs256.signature(f"{h}.{p}", secret), s):
         raise AssertionError("token signature does not verify")
     header = json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))
     if header.get("alg") != "HS256":

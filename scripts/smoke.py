@@ -4,7 +4,7 @@
     STREAM_API_KEY=... STREAM_API_SECRET=... python3 scripts/smoke.py --api <ApiUrl>
     make smoke API=<ApiUrl> STREAM_API_KEY=... STREAM_API_SECRET=...
 
-Python 3 standard library only, so it runs anywhere. It signs its own HS256 user token with
+Python 3 standard library only (and scripts/hs256.py beside it), so it runs anywhere. It signs its own HS256 user token with
 STREAM_API_SECRET (read from the environment, never from the command line): a server token
 acting for one user, so the run does not depend on channel membership (server tokens are not
 asked about it); then:
@@ -24,9 +24,7 @@ CallTtlSeconds) and, with 100ms, one room named after the call id.
 The test suite runs this script against the local server (tests/smoke.rs), so it cannot rot.
 """
 import argparse
-import base64
 import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -37,6 +35,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from hs256 import sign as sign_hs256  # scripts/hs256.py, standard library only
+
 CHANNEL = ("messaging", "callbridge-smoke")
 OTHER_CHANNEL = ("messaging", "callbridge-smoke-other")
 MORE_INFO = "https://getstream.io/chat/docs/api_errors_response"
@@ -44,19 +44,6 @@ MORE_INFO = "https://getstream.io/chat/docs/api_errors_response"
 
 class Failure(Exception):
     pass
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def sign_hs256(claims, secret):
-    """A compact JWT, HS256, as Stream's server SDKs sign user tokens."""
-    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
-    signing_input = f"{header}.{payload}".encode("ascii")
-    signature = hmac.new(secret.encode("utf-8"), signing_input, hashlib.sha256).digest()
-    return f"{header}.{payload}.{b64url(signature)}"
 
 
 def agora_uid(user_id):

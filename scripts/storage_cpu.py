@@ -27,9 +27,6 @@ Python 3 standard library only.
 """
 
 import argparse
-import base64
-import hashlib
-import hmac
 import http.client
 import http.server
 import json
@@ -43,20 +40,15 @@ import threading
 import time
 from pathlib import Path
 
+import hs256  # scripts/hs256.py
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "cpu-secret"
 KEY = "cpu-key"
 
 
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def user_token(user):
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps({"user_id": user}).encode())
-    sig = hmac.new(SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{b64(sig)}"
+    return hs256.sign({"user_id": user}, SECRET)
 
 
 def item(pk):

@@ -5,23 +5,18 @@ Every token is signed with the fixture credentials below (also in tests/env.json
 standard library only, so the fixtures can be regenerated without the Rust code under test.
 Run: python3 tests/events/generate.py
 """
-import base64, hashlib, hmac, json, os, urllib.parse
+import base64, json, os, sys, urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import hs256  # noqa: E402  (scripts/hs256.py, standard library only)
 
 API_KEY = "callbridge-fixture-key"
 SECRET = b"callbridge-fixture-secret"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def b64url(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-
 def jwt(claims, secret=SECRET, header=None):
-    header = header or {"alg": "HS256", "typ": "JWT"}
-    h = b64url(json.dumps(header, separators=(",", ":")).encode())
-    p = b64url(json.dumps(claims, separators=(",", ":")).encode())
-    sig = b64url(hmac.new(secret, f"{h}.{p}".encode(), hashlib.sha256).digest())
-    return f"{h}.{p}.{sig}"
+    return hs256.sign(claims, secret, header)
 
 
 ALICE = jwt({"user_id": "alice"})
