@@ -4,10 +4,10 @@
     STREAM_API_KEY=... STREAM_API_SECRET=... python3 scripts/smoke.py --api <ApiUrl>
     make smoke API=<ApiUrl> STREAM_API_KEY=... STREAM_API_SECRET=...
 
-Python 3 standard library only (and scripts/hs256.py beside it), so it runs anywhere. It signs its own HS256 user token with
-STREAM_API_SECRET (read from the environment, never from the command line): a server token
-acting for one user, so the run does not depend on channel membership (server tokens are not
-asked about it); then:
+Python 3 standard library only (with scripts/hs256.py beside it), so it runs anywhere. It
+signs its own HS256 user token with STREAM_API_SECRET (read from the environment, never from
+the command line): a server token acting for one user, so the run does not depend on channel
+membership (server tokens are not asked about it); then:
 
 1. Create Call with a fresh random id (mixed case) in channel messaging:callbridge-smoke: 201,
    the canonical (lowercase) id, a provider token;
