@@ -150,6 +150,16 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
+    /// Reads settings from a table of variables, as the environment would hold them (tests and
+    /// benches): where a name stands twice, its first value counts.
+    pub fn from_pairs(vars: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, value)| value.to_string())
+        })
+    }
+
     /// Reads settings through `get` (tests pass a map). Empty values count as unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
@@ -318,18 +328,9 @@ fn parse_bool(s: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     pub const APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
     pub const CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
-
-    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
-    }
 
     fn base() -> Vec<(&'static str, &'static str)> {
         vec![
@@ -341,10 +342,24 @@ mod tests {
     }
 
     fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
-        let mut v = base();
-        v.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-        v.extend_from_slice(extra);
-        load(&v)
+        let vars: Vec<_> = extra.iter().copied().chain(base()).collect();
+        Config::from_pairs(&vars)
+    }
+
+    #[test]
+    fn from_pairs_takes_the_first_value_of_a_name() {
+        let c = with(&[("CALLBRIDGE_TOKEN_TTL_SECONDS", "120")]).unwrap();
+        assert_eq!(c.token_ttl_secs, 120);
+        let c = Config::from_pairs(&[
+            ("CALLBRIDGE_TOKEN_TTL_SECONDS", "120"),
+            ("CALLBRIDGE_TOKEN_TTL_SECONDS", "240"),
+            ("STREAM_API_KEY", "key"),
+            ("STREAM_API_SECRET", "s"),
+            ("AGORA_APP_ID", APP_ID),
+            ("AGORA_APP_CERTIFICATE", CERT),
+        ])
+        .unwrap();
+        assert_eq!(c.token_ttl_secs, 120);
     }
 
     #[test]
@@ -499,7 +514,8 @@ mod tests {
             assert_eq!(e.var, *var, "{vars:?}: {e}");
             assert!(e.to_string().contains(var));
         }
-        let e = load(&[("STREAM_API_KEY", "k"), ("STREAM_API_SECRET", "s")]).unwrap_err();
+        let e =
+            Config::from_pairs(&[("STREAM_API_KEY", "k"), ("STREAM_API_SECRET", "s")]).unwrap_err();
         assert_eq!(e.var, "AGORA_APP_ID");
     }
 

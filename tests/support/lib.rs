@@ -6,7 +6,6 @@ pub mod runtime_api;
 use callbridge::Config;
 pub use callbridge_lambda::HttpEvent;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -33,14 +32,8 @@ pub const FIXTURE_ENV: &[(&str, &str)] = &[
 
 /// The fixture configuration plus `extra` settings (which win).
 pub fn config_with(extra: &[(&str, &str)]) -> Config {
-    let mut vars: HashMap<String, String> = FIXTURE_ENV
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    for (k, v) in extra {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
+    let vars: Vec<(&str, &str)> = extra.iter().chain(FIXTURE_ENV).copied().collect();
+    Config::from_pairs(&vars).expect("test configuration")
 }
 
 pub fn config() -> Config {

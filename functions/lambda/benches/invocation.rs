@@ -25,18 +25,13 @@ use tracing::Instrument as _;
 const SECRET: &str = "bench-secret";
 
 fn config() -> Config {
-    let vars = [
+    Config::from_pairs(&[
         ("STREAM_API_KEY", "bench-key"),
         ("STREAM_API_SECRET", SECRET),
         ("CALLBRIDGE_MEMBERSHIP", "off"),
         ("AGORA_APP_ID", "970CA35de60c44645bbae8a215061b33"),
         ("AGORA_APP_CERTIFICATE", "5CFd2fd1755d40ecb72977518be15d3b"),
-    ];
-    Config::from_lookup(|k| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
+    ])
     .unwrap()
 }
 

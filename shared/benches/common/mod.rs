@@ -15,14 +15,8 @@ pub fn config_with(extra: &[(&str, &str)]) -> Config {
         ("AGORA_APP_ID", "970CA35de60c44645bbae8a215061b33"),
         ("AGORA_APP_CERTIFICATE", "5CFd2fd1755d40ecb72977518be15d3b"),
     ];
-    Config::from_lookup(|k| {
-        extra
-            .iter()
-            .chain(base.iter())
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap()
+    let vars: Vec<(&str, &str)> = extra.iter().chain(base.iter()).copied().collect();
+    Config::from_pairs(&vars).unwrap()
 }
 
 /// A user token for `alice` in Stream's headers.
