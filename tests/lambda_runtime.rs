@@ -48,6 +48,41 @@ fn base_env(api: &RuntimeApi, table: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// A function whose stdout (its logs and metric documents) is read while it runs, on a thread
+/// of its own: at TRACE a full pipe would stall it.
+struct Captured {
+    function: Function,
+    reader: std::thread::JoinHandle<String>,
+}
+
+impl Captured {
+    fn spawn(name: &str, env: &[(String, String)]) -> Captured {
+        let mut function = spawn(name, env, Stdio::piped());
+        let mut stdout = function.child.stdout.take().expect("stdout is piped");
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+            s
+        });
+        Captured { function, reader }
+    }
+
+    /// Stops the function; everything it wrote.
+    fn stop(mut self) -> String {
+        let _ = self.function.child.kill();
+        let _ = self.function.child.wait();
+        self.reader.join().unwrap()
+    }
+}
+
+/// Each non-empty line of `out` as JSON (every line the functions write is JSON).
+fn json_lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect()
+}
+
 fn spawn(name: &str, env: &[(String, String)], stdout: Stdio) -> Function {
     let child = Command::new(binary(name))
         .env_clear()
@@ -155,14 +190,7 @@ async fn logs_are_json_with_one_line_per_request_and_no_secrets_even_at_trace() 
     let mut env = base_env(&api, &table);
     env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
     env.push(("AWS_SESSION_TOKEN".into(), SESSION_TOKEN.into()));
-    let mut f = spawn("create-call", &env, Stdio::piped());
-    // Read while it runs: at TRACE a full pipe would stall the function.
-    let mut stdout = f.child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
-        s
-    });
+    let f = Captured::spawn("create-call", &env);
     assert_eq!(
         gateway_response(api.invoke(&fixture("create-call")).await).0,
         201
@@ -171,14 +199,8 @@ async fn logs_are_json_with_one_line_per_request_and_no_secrets_even_at_trace() 
         gateway_response(api.invoke(&fixture("create-call-bad-signature")).await).0,
         401
     );
-    let _ = f.child.kill();
-    let _ = f.child.wait();
-    let out = reader.join().unwrap();
-    let lines: Vec<Value> = out
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-        .collect();
+    let out = f.stop();
+    let lines = json_lines(&out);
     let requests: Vec<&Value> = lines
         .iter()
         .filter(|l| l["fields"]["message"] == "request")
@@ -203,21 +225,13 @@ async fn outcomes_and_logs(events: &[String]) -> (Vec<Outcome>, Outcome, String)
     let api = RuntimeApi::start().await;
     let mut env = base_env(&api, &table);
     env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
-    let mut f = spawn("create-call", &env, Stdio::piped());
-    let mut stdout = f.child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
-        s
-    });
+    let f = Captured::spawn("create-call", &env);
     let mut outcomes = Vec::new();
     for e in events {
         outcomes.push(api.invoke(e).await);
     }
     let after = api.invoke(&fixture("create-call")).await;
-    let _ = f.child.kill();
-    let _ = f.child.wait();
-    (outcomes, after, reader.join().unwrap())
+    (outcomes, after, f.stop())
 }
 
 #[tokio::test]
@@ -297,13 +311,7 @@ const SESSION_TOKEN: &str = "FwoGZXIvYXdzEJr-session-token-of-the-function-role"
 async fn every_log_line_and_metric_of_a_request_carries_its_ids() {
     let table = table().await;
     let api = RuntimeApi::start().await;
-    let mut f = spawn("create-call", &base_env(&api, &table), Stdio::piped());
-    let mut stdout = f.child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
-        s
-    });
+    let f = Captured::spawn("create-call", &base_env(&api, &table));
     let names = ["create-call", "create-call-bad-signature"];
     let mut sent = Vec::new();
     for name in names {
@@ -318,14 +326,8 @@ async fn every_log_line_and_metric_of_a_request_carries_its_ids() {
             .to_string();
         sent.push((id, api_id));
     }
-    let _ = f.child.kill();
-    let _ = f.child.wait();
-    let out = reader.join().unwrap();
-    let lines: Vec<Value> = out
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
-        .collect();
+    let out = f.stop();
+    let lines = json_lines(&out);
     for (i, (id, api_id)) in sent.iter().enumerate() {
         let logs: Vec<&Value> = lines
             .iter()
