@@ -67,6 +67,23 @@ pub fn user_token(claims: Value) -> String {
     callbridge::jwt::sign_hs256(&claims, API_SECRET.as_bytes())
 }
 
+/// Asserts `authorization` is what Stream's server SDKs send: a bare (no `Bearer`) HS256
+/// server token, `{"server": true}`, signed with the fixture API secret.
+pub fn assert_server_token(authorization: &str) {
+    assert!(!authorization.starts_with("Bearer"), "{authorization}");
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.required_spec_claims.clear();
+    v.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Value>(
+        authorization,
+        &jsonwebtoken::DecodingKey::from_secret(API_SECRET.as_bytes()).unwrap(),
+        &v,
+    )
+    .expect("a server token signed with the API secret")
+    .claims;
+    assert_eq!(claims, serde_json::json!({"server": true}));
+}
+
 /// Asserts `body` is a Stream error with this status and code, and returns its message.
 pub fn assert_stream_error(body: &Value, status: u16, code: i64) -> String {
     assert_eq!(body["code"], code, "code in {body}");
