@@ -122,6 +122,23 @@ fn token_for(user: &str) -> String {
     user_token(json!({"user_id": user, "iat": NOW}))
 }
 
+impl App {
+    /// Create Call in `channel` for call `id`, as `user`.
+    async fn create(&self, channel: &str, id: &str, user: &str) -> (u16, Value) {
+        invoke(
+            &self.app,
+            Operation::CreateCall,
+            create_in(channel, id, user),
+        )
+        .await
+    }
+
+    /// Get Call Token for call `id`, as `user`.
+    async fn join(&self, id: &str, user: &str) -> (u16, Value) {
+        invoke(&self.app, Operation::GetCallToken, token_req(id, user)).await
+    }
+}
+
 fn create_in(channel: &str, id: &str, user: &str) -> HttpEvent {
     let (channel, id, user) = (channel.to_string(), id.to_string(), user.to_string());
     event_edited("create-call", move |v| {
@@ -149,12 +166,7 @@ async fn requests(server: &MockServer) -> usize {
 async fn the_request_is_the_one_streams_server_sdk_sends() {
     let server = stream_mock().await;
     let a = member_app(&server.uri(), &[]);
-    let (status, body) = invoke(
-        &a.app,
-        Operation::CreateCall,
-        create_in("general", "standup", "alice"),
-    )
-    .await;
+    let (status, body) = a.create("general", "standup", "alice").await;
     assert_eq!(status, 201, "{body}");
     let reqs = server.received_requests().await.unwrap();
     assert_eq!(reqs.len(), 1);
@@ -187,21 +199,11 @@ async fn the_request_is_the_one_streams_server_sdk_sends() {
 async fn members_create_and_join_others_are_refused_and_nothing_is_written() {
     let server = stream_mock().await;
     let a = member_app(&server.uri(), &[]);
-    let (status, body) = invoke(
-        &a.app,
-        Operation::CreateCall,
-        create_in("general", "standup", "alice"),
-    )
-    .await;
+    let (status, body) = a.create("general", "standup", "alice").await;
     assert_eq!(status, 201, "{body}");
 
     // Not a member of messaging:general.
-    let (status, body) = invoke(
-        &a.app,
-        Operation::CreateCall,
-        create_in("general", "other", "bob"),
-    )
-    .await;
+    let (status, body) = a.create("general", "other", "bob").await;
     assert_eq!(status, 403, "{body}");
     let msg = assert_stream_error(&body, 403, 17);
     assert!(
@@ -211,12 +213,7 @@ async fn members_create_and_join_others_are_refused_and_nothing_is_written() {
     assert!(body.get("token").is_none());
 
     // The channel does not exist.
-    let (status, body) = invoke(
-        &a.app,
-        Operation::CreateCall,
-        create_in("nope", "x", "alice"),
-    )
-    .await;
+    let (status, body) = a.create("nope", "x", "alice").await;
     assert_eq!(status, 404, "{body}");
     let msg = assert_stream_error(&body, 404, 16);
     assert!(
@@ -226,7 +223,7 @@ async fn members_create_and_join_others_are_refused_and_nothing_is_written() {
     assert_eq!(a.store.len(), 1, "no refusal wrote anything");
 
     // A member of another channel who knows the id cannot join.
-    let (status, body) = invoke(&a.app, Operation::GetCallToken, token_req("standup", "bob")).await;
+    let (status, body) = a.join("standup", "bob").await;
     assert_eq!(status, 403, "{body}");
     let msg = assert_stream_error(&body, 403, 17);
     assert!(msg.contains("not a member of this call's channel"), "{msg}");
@@ -237,12 +234,7 @@ async fn members_create_and_join_others_are_refused_and_nothing_is_written() {
 
     // A member joins (the answer for alice in general is cached: no new request).
     let before = requests(&server).await;
-    let (status, body) = invoke(
-        &a.app,
-        Operation::GetCallToken,
-        token_req("standup", "alice"),
-    )
-    .await;
+    let (status, body) = a.join("standup", "alice").await;
     assert_eq!(status, 201, "{body}");
     assert_agora_token(&body, "alice", "standup");
     assert_eq!(requests(&server).await, before);
@@ -271,20 +263,10 @@ async fn a_non_member_is_refused_before_100ms_is_asked() {
             ("HMS_API_BASE_URL", &hms_base),
         ],
     );
-    let (status, body) = invoke(
-        &a.app,
-        Operation::CreateCall,
-        create_in("general", "x", "bob"),
-    )
-    .await;
+    let (status, body) = a.create("general", "x", "bob").await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(requests(&hms).await, 0, "100ms was not asked");
-    let (status, body) = invoke(
-        &a.app,
-        Operation::CreateCall,
-        create_in("general", "x", "alice"),
-    )
-    .await;
+    let (status, body) = a.create("general", "x", "alice").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(requests(&hms).await, 1);
 }
@@ -317,46 +299,17 @@ async fn positive_answers_are_cached_for_their_time_and_negative_ones_not_at_all
         &server.uri(),
         &[("CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS", "30")],
     );
-    assert_eq!(
-        invoke(
-            &a.app,
-            Operation::CreateCall,
-            create_in("general", "s", "alice")
-        )
-        .await
-        .0,
-        201
-    );
-    assert_eq!(
-        invoke(&a.app, Operation::GetCallToken, token_req("s", "alice"))
-            .await
-            .0,
-        201
-    );
+    assert_eq!(a.create("general", "s", "alice").await.0, 201);
+    assert_eq!(a.join("s", "alice").await.0, 201);
     assert_eq!(requests(&server).await, 1, "one request for two calls");
     a.now.fetch_add(29, Ordering::SeqCst);
-    assert_eq!(
-        invoke(&a.app, Operation::GetCallToken, token_req("s", "alice"))
-            .await
-            .0,
-        201
-    );
+    assert_eq!(a.join("s", "alice").await.0, 201);
     assert_eq!(requests(&server).await, 1);
     a.now.fetch_add(1, Ordering::SeqCst);
-    assert_eq!(
-        invoke(&a.app, Operation::GetCallToken, token_req("s", "alice"))
-            .await
-            .0,
-        201
-    );
+    assert_eq!(a.join("s", "alice").await.0, 201);
     assert_eq!(requests(&server).await, 2, "expired: asked again");
     for _ in 0..2 {
-        assert_eq!(
-            invoke(&a.app, Operation::GetCallToken, token_req("s", "bob"))
-                .await
-                .0,
-            403
-        );
+        assert_eq!(a.join("s", "bob").await.0, 403);
     }
     assert_eq!(requests(&server).await, 4, "refusals are asked each time");
 
@@ -366,22 +319,8 @@ async fn positive_answers_are_cached_for_their_time_and_negative_ones_not_at_all
         &[("CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS", "0")],
     );
     let before = requests(&server).await;
-    assert_eq!(
-        invoke(
-            &b.app,
-            Operation::CreateCall,
-            create_in("general", "t", "alice")
-        )
-        .await
-        .0,
-        201
-    );
-    assert_eq!(
-        invoke(&b.app, Operation::GetCallToken, token_req("t", "alice"))
-            .await
-            .0,
-        201
-    );
+    assert_eq!(b.create("general", "t", "alice").await.0, 201);
+    assert_eq!(b.join("t", "alice").await.0, 201);
     assert_eq!(requests(&server).await, before + 2);
 }
 
@@ -397,23 +336,12 @@ async fn concurrent_checks_of_one_pair_ask_stream_once() {
         &server.uri(),
         &[("CALLBRIDGE_MEMBERSHIP_CACHE_SECONDS", "0")],
     ));
-    assert_eq!(
-        invoke(
-            &a.app,
-            Operation::CreateCall,
-            create_in("general", "c", "alice")
-        )
-        .await
-        .0,
-        201
-    );
+    assert_eq!(a.create("general", "c", "alice").await.0, 201);
     let before = requests(&server).await;
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let a = Arc::clone(&a);
-            tokio::spawn(async move {
-                invoke(&a.app, Operation::GetCallToken, token_req("c", "alice")).await
-            })
+            tokio::spawn(async move { a.join("c", "alice").await })
         })
         .collect();
     for t in tasks {
@@ -530,12 +458,7 @@ async fn stream_failures_answer_as_documented_and_recover() {
             .respond_with(members("alice"))
             .mount(&server)
             .await;
-        let (status, body) = invoke(
-            &a.app,
-            Operation::CreateCall,
-            create_in("general", "f", "alice"),
-        )
-        .await;
+        let (status, body) = a.create("general", "f", "alice").await;
         assert_eq!(status, 201, "{}: {body}", case.name);
         assert_eq!(a.store.len(), 1);
     }
