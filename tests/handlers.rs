@@ -690,14 +690,17 @@ async fn padded_tokens_are_refused_as_rfc_7515_requires() {
     let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = b64.encode(br#"{"user_id":"alice"}"#);
     assert!(header.ends_with('=') || payload.ends_with('='));
-    let input = format!("{header}.{payload}");
-    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
-        callbridge::crypto::hmac_sha256(API_SECRET.as_bytes(), input.as_bytes()),
-    );
+    // Signed with the right secret over exactly `input` ("header.payload").
+    let signed = |input: String| {
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            callbridge::crypto::hmac_sha256(API_SECRET.as_bytes(), input.as_bytes()),
+        );
+        with_token(format!("{input}.{sig}"))
+    };
     let (status, body) = invoke(
         &app,
         Operation::GetCallToken,
-        with_token(format!("{input}.{sig}")),
+        signed(format!("{header}.{payload}")),
     )
     .await;
     assert_eq!(status, 401, "{body}");
@@ -709,14 +712,6 @@ async fn padded_tokens_are_refused_as_rfc_7515_requires() {
         header.trim_end_matches('='),
         payload.trim_end_matches('=')
     );
-    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
-        callbridge::crypto::hmac_sha256(API_SECRET.as_bytes(), input.as_bytes()),
-    );
-    let (status, body) = invoke(
-        &app,
-        Operation::GetCallToken,
-        with_token(format!("{input}.{sig}")),
-    )
-    .await;
+    let (status, body) = invoke(&app, Operation::GetCallToken, signed(input)).await;
     assert_eq!(status, 201, "{body}");
 }
