@@ -226,6 +226,9 @@ async fn items_read_back_equal_field_by_field() {
             created_at: 1_800_000_000,
             expires_at: 1_802_592_000,
             pending_announcement: false,
+            ends_at: None,
+            ended: None,
+            stale_kick_rule: None,
         },
         Call {
             id: CallId::parse("room.1").unwrap(),
@@ -239,12 +242,15 @@ async fn items_read_back_equal_field_by_field() {
             created_at: 1_800_000_001,
             expires_at: 1_800_000_601,
             pending_announcement: false,
+            ends_at: None,
+            ended: None,
+            stale_kick_rule: None,
         },
     ];
     for call in &calls {
         assert_eq!(
             store.insert_if_absent(call, 1_800_000_000).await.unwrap(),
-            Inserted::New
+            Inserted::New { replaced: None }
         );
         assert_eq!(
             store.get(&call.id, 1_800_000_000).await.unwrap().as_ref(),

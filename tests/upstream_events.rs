@@ -18,7 +18,11 @@ const JWT_AUTHORIZER: &str = "upstream/example-apigw-v2-request-jwt-authorizer";
 /// (no query, path parameters, cookies or body).
 const NO_AUTHORIZER: &str = "upstream/example-apigw-v2-request-no-authorizer";
 
-const OPERATIONS: [Operation; 2] = [Operation::CreateCall, Operation::GetCallToken];
+const OPERATIONS: [Operation; 3] = [
+    Operation::CreateCall,
+    Operation::GetCallToken,
+    Operation::EndCall,
+];
 
 fn app() -> Callbridge<MemoryStore> {
     Callbridge::new(config(), MemoryStore::new())
@@ -111,6 +115,11 @@ fn as_callbridge_request(op: Operation) -> HttpEvent {
                 r#"{"id":"standup","type":"video"}"#,
             ),
             Operation::GetCallToken => ("/calls/standup", json!({"id": "standup"}), "{}"),
+            Operation::EndCall => (
+                "/calls/standup/end",
+                json!({"id": "standup"}),
+                r#"{"reason":"done"}"#,
+            ),
         };
         v["rawPath"] = json!(path);
         v["requestContext"]["http"]["method"] = json!("POST");
@@ -156,4 +165,15 @@ async fn an_upstream_event_edited_into_a_callbridge_request_succeeds() {
     .await;
     assert_eq!(status, 201, "{body}");
     assert_agora_token(&body, "alice", "standup");
+
+    let (status, body) = invoke(
+        &app,
+        Operation::EndCall,
+        as_callbridge_request(Operation::EndCall),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["call"]["state"], "ended");
+    assert_eq!(body["call"]["ended_by"], "alice");
+    assert_eq!(body["call"]["ended_reason"], "done");
 }

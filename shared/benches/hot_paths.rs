@@ -19,6 +19,7 @@ fn agora_token(c: &mut Criterion) {
         app_id: "970CA35de60c44645bbae8a215061b33".into(),
         app_certificate: Secret::new("5CFd2fd1755d40ecb72977518be15d3b"),
         role_map: Default::default(),
+        rest: None,
     };
     c.bench_function("agora_rtc_token_build", |b| {
         b.iter(|| {
@@ -105,6 +106,9 @@ fn hms_token(c: &mut Criterion) {
         created_at: 1_800_000_000,
         expires_at: u64::MAX,
         pending_announcement: false,
+        ends_at: None,
+        ended: None,
+        stale_kick_rule: None,
     };
     rt.block_on(app.store().insert_if_absent(&call, 1_800_000_000))
         .unwrap();

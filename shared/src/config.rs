@@ -2,9 +2,11 @@
 //! setting stops the start with a message naming the variable.
 
 use crate::chat::stream::{self, StreamConfig};
+use crate::domain::call::{MAX_DURATION_SECS, MIN_DURATION_SECS};
 use crate::domain::{Grants, ProviderKind};
 use crate::providers::agora::AgoraConfig;
 use crate::providers::hms::HmsConfig;
+use crate::providers::hms::{HMS_MAX_DURATION_SECS, HMS_MIN_DURATION_SECS};
 use crate::secret::Secret;
 use std::collections::HashSet;
 
@@ -23,6 +25,7 @@ pub const VARIABLES: &[&str] = &[
     "CALLBRIDGE_GRANTS",
     "CALLBRIDGE_TOKEN_TTL_SECONDS",
     "CALLBRIDGE_CALL_TTL_SECONDS",
+    "CALLBRIDGE_MAX_CALL_SECONDS",
     "CALLBRIDGE_ALLOW_DEV_TOKENS",
     "CALLBRIDGE_TABLE_NAME",
     "CALLBRIDGE_MEMBERSHIP",
@@ -32,6 +35,9 @@ pub const VARIABLES: &[&str] = &[
     "AGORA_APP_ID",
     "AGORA_APP_CERTIFICATE",
     "AGORA_ROLE_MAP",
+    "AGORA_CUSTOMER_ID",
+    "AGORA_CUSTOMER_SECRET",
+    "AGORA_API_BASE_URL",
     "HMS_APP_ACCESS_KEY",
     "HMS_APP_SECRET",
     "HMS_TEMPLATE_ID",
@@ -100,6 +106,9 @@ pub struct Config {
     pub token_ttl_secs: u32,
     /// Lifetime of a call, seconds.
     pub call_ttl_secs: u64,
+    /// Time limit of calls created without `max_duration_seconds`, seconds; `None`: no limit
+    /// (`CALLBRIDGE_MAX_CALL_SECONDS`, 0 or unset).
+    pub max_call_secs: Option<u64>,
     /// DynamoDB table; `None` means the in-memory store (local server only).
     pub table_name: Option<String>,
     /// Stream Chat's REST API, for membership checks and announcements.
@@ -202,6 +211,33 @@ impl Config {
             60..=10 * 365 * 86_400,
             "60 to 315360000 (10 years)",
         )?;
+        let max_call_secs = match seconds(
+            &get,
+            "CALLBRIDGE_MAX_CALL_SECONDS",
+            0,
+            0..=MAX_DURATION_SECS,
+            "0 (no limit) or 60 to 86400",
+        )? {
+            0 => None,
+            n if n < MIN_DURATION_SECS => {
+                return Err(err(
+                    "CALLBRIDGE_MAX_CALL_SECONDS",
+                    format!("is {n}; use whole seconds from 0 (no limit) or 60 to 86400"),
+                ));
+            }
+            // 100ms refuses rooms limited to less than 120 s or more than 12 hours.
+            n if provider == ProviderKind::Hms
+                && !(HMS_MIN_DURATION_SECS..=HMS_MAX_DURATION_SECS).contains(&n) =>
+            {
+                return Err(err(
+                    "CALLBRIDGE_MAX_CALL_SECONDS",
+                    format!(
+                        "is {n}; 100ms (CALLBRIDGE_PROVIDER=hms) limits rooms to 120 to 43200 seconds, or use 0 (no limit)"
+                    ),
+                ));
+            }
+            n => Some(n),
+        };
         let allow_dev_tokens = match get("CALLBRIDGE_ALLOW_DEV_TOKENS") {
             None => false,
             Some(s) => parse_bool(&s).ok_or_else(|| {
@@ -262,6 +298,7 @@ impl Config {
             grants,
             token_ttl_secs,
             call_ttl_secs,
+            max_call_secs,
             table_name,
             stream,
             membership,
@@ -376,6 +413,60 @@ mod tests {
         assert_eq!(c.stream.api_base, "https://chat.stream-io-api.com");
         assert_eq!(c.stream.cache_secs, 60);
         assert!(c.hms.is_none());
+        assert_eq!(c.max_call_secs, None);
+        assert!(c.agora.unwrap().rest.is_none());
+    }
+
+    #[test]
+    fn call_time_limits_and_agora_rest_credentials() {
+        let c = with(&[("CALLBRIDGE_MAX_CALL_SECONDS", "3600")]).unwrap();
+        assert_eq!(c.max_call_secs, Some(3600));
+        assert_eq!(
+            with(&[("CALLBRIDGE_MAX_CALL_SECONDS", "0")])
+                .unwrap()
+                .max_call_secs,
+            None
+        );
+        for bad in ["59", "86401", "-1", "an hour"] {
+            let e = with(&[("CALLBRIDGE_MAX_CALL_SECONDS", bad)]).unwrap_err();
+            assert_eq!(e.var, "CALLBRIDGE_MAX_CALL_SECONDS", "{bad}");
+            assert!(e.reason.contains("60 to 86400"), "{e}");
+        }
+        let hms = [
+            ("CALLBRIDGE_PROVIDER", "hms"),
+            ("HMS_APP_ACCESS_KEY", "6470b7a5e3f47d5e9a1c0f11"),
+            ("HMS_APP_SECRET", "s"),
+            ("HMS_TEMPLATE_ID", "t"),
+            ("HMS_DEFAULT_ROLE", "guest"),
+        ];
+        let mut vars = hms.to_vec();
+        vars.push(("CALLBRIDGE_MAX_CALL_SECONDS", "86400"));
+        let e = with(&vars).unwrap_err();
+        assert!(e.reason.contains("120 to 43200"), "{e}");
+        let mut vars = hms.to_vec();
+        vars.push(("CALLBRIDGE_MAX_CALL_SECONDS", "43200"));
+        assert_eq!(with(&vars).unwrap().max_call_secs, Some(43_200));
+
+        let c = with(&[
+            ("AGORA_CUSTOMER_ID", "cust"),
+            ("AGORA_CUSTOMER_SECRET", "custsecret-value"),
+        ])
+        .unwrap();
+        let rest = c.agora.clone().unwrap().rest.unwrap();
+        assert_eq!(rest.customer_id, "cust");
+        assert_eq!(rest.api_base, "https://api.agora.io");
+        assert!(!format!("{c:?}").contains("custsecret-value"));
+        let e = with(&[("AGORA_CUSTOMER_ID", "cust")]).unwrap_err();
+        assert_eq!(e.var, "AGORA_CUSTOMER_SECRET");
+        let e = with(&[("AGORA_CUSTOMER_SECRET", "x")]).unwrap_err();
+        assert_eq!(e.var, "AGORA_CUSTOMER_ID");
+        let e = with(&[
+            ("AGORA_CUSTOMER_ID", "cust"),
+            ("AGORA_CUSTOMER_SECRET", "x"),
+            ("AGORA_API_BASE_URL", "ftp://x"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "AGORA_API_BASE_URL");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
@@ -37,6 +38,9 @@ pub const ERROR_CODES: &str = "ErrorCodes";
 pub const THROTTLED: &str = "Throttled";
 /// Create Calls answered with a call, by provider and `Result` (`new` or `existing`).
 pub const CALLS: &str = "Calls";
+/// Calls ended by End Call, by provider and `Reason` (`given` when End Call carried a reason,
+/// else `none`). A repeated End Call of an ended call does not count.
+pub const CALLS_ENDED: &str = "CallsEnded";
 /// Join tokens issued, by operation and provider.
 pub const TOKENS_ISSUED: &str = "TokensIssued";
 /// Create Calls that failed at the video provider: no usable answer after its retries, or it
@@ -68,6 +72,7 @@ pub const METRICS: &[(&str, Unit, &[&str])] = &[
     (ERROR_CODES, Unit::Count, &["Operation", "Code"]),
     (THROTTLED, Unit::Count, &["Operation"]),
     (CALLS, Unit::Count, &["Provider", "Result"]),
+    (CALLS_ENDED, Unit::Count, &["Provider", "Reason"]),
     (TOKENS_ISSUED, Unit::Count, &["Operation", "Provider"]),
     (PROVIDER_FAILURES, Unit::Count, &["Provider"]),
     (PROVIDER_LATENCY, Unit::Milliseconds, &["Provider"]),
@@ -139,6 +144,12 @@ pub fn request(op: Operation, status: StatusCode, code: i32) {
 pub fn call_answered(provider: ProviderKind, new: bool) {
     let result = if new { "new" } else { "existing" };
     counter!(CALLS, "Provider" => provider.as_str(), "Result" => result).increment(1);
+}
+
+/// A call ended by End Call (see [`CALLS_ENDED`]).
+pub fn call_ended(provider: ProviderKind, reason_given: bool) {
+    let reason = if reason_given { "given" } else { "none" };
+    counter!(CALLS_ENDED, "Provider" => provider.as_str(), "Reason" => reason).increment(1);
 }
 
 /// A join token issued.
@@ -261,6 +272,7 @@ impl Intercept for StorageMetrics {
         let op: metrics::SharedString = match cfg.load::<Metadata>().map(Metadata::name) {
             Some("GetItem") => "GetItem".into(),
             Some("PutItem") => "PutItem".into(),
+            Some("UpdateItem") => "UpdateItem".into(),
             Some(other) => other.to_string().into(),
             None => "unknown".into(),
         };
@@ -279,6 +291,12 @@ impl Intercept for StorageMetrics {
             let code = if let Some(e) = e.downcast_ref::<PutItemError>() {
                 if e.is_conditional_check_failed_exception() {
                     // The call exists: an answer, not a failure.
+                    return Ok(());
+                }
+                e.code()
+            } else if let Some(e) = e.downcast_ref::<UpdateItemError>() {
+                if e.is_conditional_check_failed_exception() {
+                    // The call ended or changed meanwhile: an answer, not a failure.
                     return Ok(());
                 }
                 e.code()

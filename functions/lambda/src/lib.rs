@@ -510,6 +510,13 @@ pub async fn run_get_call_token() -> Result<(), Error> {
     run_with(Operation::GetCallToken, config, ReadOnly(store)).await
 }
 
+/// Entry point of the `end-call` function: reads the call and updates it (its IAM policy grants
+/// `GetItem` and `UpdateItem`).
+pub async fn run_end_call() -> Result<(), Error> {
+    let (config, store) = init().await?;
+    run_with(Operation::EndCall, config, store).await
+}
+
 /// Cold start of each function: configuration and the DynamoDB client are built once. A bad
 /// setting fails the start with a message naming the variable, reported to the Lambda Runtime
 /// API as an init error (so it shows in the invocation's error, not only in the logs).

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 use callbridge::api::{
-    ApiRequest, CREATE_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, MAX_BODY_BYTES, log_request, route_of,
+    ApiRequest, CREATE_CALL_ROUTE, END_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, MAX_BODY_BYTES,
+    log_request, route_of,
 };
 use callbridge::jwt;
 use callbridge::store::Storage;
@@ -81,12 +82,13 @@ fn serde_json_user(user_id: &str) -> std::collections::BTreeMap<&'static str, &s
     std::collections::BTreeMap::from([("user_id", user_id)])
 }
 
-/// The Lambda function (the `[[bin]]` of functions/create-call or functions/get-call-token)
-/// that serves `op` in the cloud.
+/// The Lambda function (the `[[bin]]` of functions/create-call, functions/get-call-token or
+/// functions/end-call) that serves `op` in the cloud.
 pub fn function_name(op: Operation) -> &'static str {
     match op {
         Operation::CreateCall => "create-call",
         Operation::GetCallToken => "get-call-token",
+        Operation::EndCall => "end-call",
     }
 }
 
@@ -105,6 +107,11 @@ pub fn describe() -> serde_json::Value {
             Operation::GetCallToken,
             GET_CALL_TOKEN_ROUTE,
             dynamodb::GET_CALL_TOKEN_ACTIONS,
+        ),
+        (
+            Operation::EndCall,
+            END_CALL_ROUTE,
+            dynamodb::END_CALL_ACTIONS,
         ),
     ];
     let routes: Vec<_> = operations
@@ -517,6 +524,7 @@ mod tests {
                 "actions": {
                     "create-call": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                     "get-call-token": ["dynamodb:GetItem"],
+                    "end-call": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
                 },
             })
         );
@@ -524,7 +532,11 @@ mod tests {
 
     #[test]
     fn function_names_are_the_binaries_of_the_function_crates() {
-        for op in [Operation::CreateCall, Operation::GetCallToken] {
+        for op in [
+            Operation::CreateCall,
+            Operation::GetCallToken,
+            Operation::EndCall,
+        ] {
             let name = function_name(op);
             let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("..")

@@ -5,7 +5,8 @@ use crate::domain::{
     Actor, CallId, CallOptions, CallType, ChannelCid, Identity, NamedUser, OptionValue,
 };
 use crate::error::Error;
-use crate::usecase::{CreateCall, GetCallToken};
+use crate::usecase::end_call::MAX_REASON_CHARS;
+use crate::usecase::{CreateCall, EndCall, GetCallToken};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Map, Value};
@@ -74,6 +75,14 @@ struct GetCallTokenBody {
     user: UserFields,
 }
 
+#[derive(Deserialize, Debug, Default)]
+#[serde(default)]
+struct EndCallBody {
+    reason: Option<Field<String>>,
+    #[serde(flatten)]
+    user: UserFields,
+}
+
 /// Whether the actor may do what the request asks; checked before the body's fields, so a
 /// refused actor learns nothing about them (the use cases' own rule: `Calls::authorize`).
 pub type Authorize<'a> = &'a dyn Fn(&Actor) -> Result<(), Error>;
@@ -136,6 +145,25 @@ pub fn get_call_token(
     let actor = actor(identity, body.user)?;
     authorize(&actor)?;
     Ok(GetCallToken { id, actor })
+}
+
+/// The End Call command of a request to `/calls/{id}/end`: `{}` (or no body) or
+/// `{"reason": "..."}`. Who may end the call depends on the call, so the use case decides.
+pub fn end_call(call_id: &str, body: &[u8], identity: Identity) -> Result<EndCall, ApiError> {
+    let id = CallId::parse(call_id).map_err(|e| ApiError::input(e.to_string()))?;
+    let body: EndCallBody = parse(body, false)?;
+    let actor = actor(identity, body.user)?;
+    let reason = match body.reason {
+        None | Some(Field::Null(())) => None,
+        Some(Field::Is(r)) if r.chars().count() <= MAX_REASON_CHARS => Some(r),
+        Some(Field::Is(_)) => {
+            return Err(ApiError::input(format!(
+                "reason is longer than {MAX_REASON_CHARS} characters"
+            )));
+        }
+        Some(Field::Other(_)) => return Err(ApiError::input("reason must be a string")),
+    };
+    Ok(EndCall { id, reason, actor })
 }
 
 /// The acting user: the token's, or for a server token the one the body names.
@@ -249,6 +277,45 @@ mod tests {
         let c = create(r#"{"id":null,"type":"video","options":null}"#, user()).unwrap();
         assert!(c.id.is_none());
         assert!(c.options.0.is_empty());
+    }
+
+    #[test]
+    fn end_call_bodies() {
+        let end =
+            |body: &str| end_call("Standup", body.as_bytes(), user()).map_err(|e| e.to_string());
+        let c = end("").unwrap();
+        assert_eq!(c.id.as_str(), "standup");
+        assert_eq!(c.reason, None);
+        assert_eq!(c.actor.user_id, "alice");
+        assert_eq!(end("{}").unwrap().reason, None);
+        assert_eq!(end(r#"{"reason":null}"#).unwrap().reason, None);
+        assert_eq!(
+            end(r#"{"reason":"done","x":1}"#).unwrap().reason.as_deref(),
+            Some("done")
+        );
+        let max = format!(r#"{{"reason":"{}"}}"#, "é".repeat(255));
+        assert_eq!(end(&max).unwrap().reason.unwrap().chars().count(), 255);
+        let long = format!(r#"{{"reason":"{}"}}"#, "a".repeat(256));
+        assert!(end(&long).unwrap_err().contains("longer than 255"));
+        for bad in [r#"{"reason":5}"#, r#"{"reason":["a"]}"#, r#"{"reason":{}}"#] {
+            assert!(
+                end(bad).unwrap_err().contains("reason must be a string"),
+                "{bad}"
+            );
+        }
+        assert!(end("[]").unwrap_err().contains("JSON object"));
+        assert!(end_call("a b", b"{}", user()).is_err());
+        let server = end_call("a", br#"{"user_id":"bob","reason":"r"}"#, Identity::Server).unwrap();
+        assert_eq!(
+            (server.actor.user_id.as_str(), server.actor.server),
+            ("bob", true)
+        );
+        assert!(
+            end_call("a", b"{}", Identity::Server)
+                .unwrap_err()
+                .to_string()
+                .contains("must name the user")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::fmt;
 pub enum Operation {
     CreateCall,
     GetCallToken,
+    EndCall,
 }
 
 impl Operation {
@@ -16,6 +17,7 @@ impl Operation {
         match self {
             Operation::CreateCall => "CreateCall",
             Operation::GetCallToken => "GetCallToken",
+            Operation::EndCall => "EndCall",
         }
     }
 }
@@ -23,7 +25,7 @@ impl Operation {
 /// Everything a request can be refused for: the transport's refusals and the use cases' errors.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// A path that is not one of the two routes.
+    /// A path that is not one of the routes.
     #[error("no route for {method} {path}")]
     NoRoute { method: String, path: String },
     #[error("method {0} is not allowed; use POST")]

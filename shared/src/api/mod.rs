@@ -8,7 +8,7 @@ pub mod render;
 pub mod route;
 
 pub use error::{ApiError, Operation};
-pub use route::{CREATE_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, route_of};
+pub use route::{CREATE_CALL_ROUTE, END_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, route_of};
 
 use crate::auth::{Authenticator, Credentials};
 use crate::chat::stream::{Announce, Announcing, StreamChat};
@@ -107,7 +107,8 @@ impl<S: Storage> Callbridge<S> {
     pub fn start_with_clock(config: Config, store: S, clock: Clock) -> Result<Self, StartError> {
         // One HTTPS client for every outbound call, built only when something needs it.
         let chat = config.membership || config.notify != Notify::Off;
-        let client = if config.hms.is_some() || chat {
+        let agora_rest = config.agora.as_ref().is_some_and(|a| a.rest.is_some());
+        let client = if config.hms.is_some() || chat || agora_rest {
             Some(outbound::https_client(hms::CONNECT_TIMEOUT)?)
         } else {
             None
@@ -119,7 +120,10 @@ impl<S: Storage> Callbridge<S> {
         );
         let providers = Providers::new(
             config.provider,
-            config.agora.clone().map(Agora::new),
+            config
+                .agora
+                .clone()
+                .map(|cfg| Agora::new(cfg, client.clone())),
             config
                 .hms
                 .clone()
@@ -130,6 +134,7 @@ impl<S: Storage> Callbridge<S> {
             grants: config.grants.clone(),
             token_ttl_secs: config.token_ttl_secs,
             call_ttl_secs: config.call_ttl_secs,
+            max_call_secs: config.max_call_secs,
         };
         let mut calls = Calls::new(rules, providers, store);
         if let Some(client) = client.filter(|_| chat) {
@@ -246,12 +251,16 @@ impl<S: Storage> Callbridge<S> {
                 };
                 let cmd =
                     body::create_call(&channel_type, &channel_id, req.body, identity, &authorize)?;
-                Answer::Created(self.calls.create_call(cmd, now).await?)
+                Answer::Created(self.calls.create_call(cmd, now).await?, now)
             }
             Route::GetCallToken { call_id } => {
                 let authorize = |a: &Actor| self.calls.authorize(a, Permission::JoinCall);
                 let cmd = body::get_call_token(&call_id, req.body, identity, &authorize)?;
                 Answer::Token(self.calls.get_call_token(cmd, now).await?)
+            }
+            Route::EndCall { call_id } => {
+                let cmd = body::end_call(&call_id, req.body, identity)?;
+                Answer::Ended(self.calls.end_call(cmd, now).await?, now)
             }
         })
     }
@@ -281,7 +290,14 @@ fn log_refusal(e: &ApiError) {
 /// The metrics of one answer (see [`telemetry`]).
 fn record(answer: &Answer, status: StatusCode, code: i32) {
     let op = match answer {
-        Answer::Created(created) => {
+        Answer::Ended(ended, _) => {
+            if ended.newly_ended {
+                let reason = ended.call.ended.as_ref().and_then(|e| e.reason.as_ref());
+                telemetry::call_ended(ended.call.provider.kind(), reason.is_some());
+            }
+            Operation::EndCall
+        }
+        Answer::Created(created, _) => {
             let provider = match created.call.provider {
                 ProviderDetails::Agora { .. } => ProviderKind::Agora,
                 ProviderDetails::Hms { .. } => ProviderKind::Hms,

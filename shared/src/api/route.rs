@@ -5,6 +5,7 @@ use super::{ApiRequest, PathParams};
 
 pub const CREATE_CALL_ROUTE: &str = "/channels/{type}/{id}/call";
 pub const GET_CALL_TOKEN_ROUTE: &str = "/calls/{id}";
+pub const END_CALL_ROUTE: &str = "/calls/{id}/end";
 
 /// A matched route with its decoded parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,9 @@ pub enum Route {
     GetCallToken {
         call_id: String,
     },
+    EndCall {
+        call_id: String,
+    },
 }
 
 impl Route {
@@ -23,6 +27,7 @@ impl Route {
         match self {
             Route::CreateCall { .. } => Operation::CreateCall,
             Route::GetCallToken { .. } => Operation::GetCallToken,
+            Route::EndCall { .. } => Operation::EndCall,
         }
     }
 }
@@ -32,20 +37,28 @@ pub fn route_name(op: Option<Operation>) -> &'static str {
     match op {
         Some(Operation::CreateCall) => CREATE_CALL_ROUTE,
         Some(Operation::GetCallToken) => GET_CALL_TOKEN_ROUTE,
+        Some(Operation::EndCall) => END_CALL_ROUTE,
         None => "(none)",
     }
 }
 
 /// The operation a path that matches no route was most likely meant for; its error names it.
 /// A path with a `calls` segment and no `channels` one was meant for Get Call Token, even when
-/// its id was lost on the way (`/calls`, `/calls/a/b`, a dot segment a client resolved away).
+/// its id was lost on the way (`/calls`, `/calls/a/b`, a dot segment a client resolved away);
+/// with an `end` segment after it, for End Call.
 pub fn likely_operation(path: &str) -> Operation {
     let path = path.split('?').next().unwrap_or("").to_ascii_lowercase();
-    let has = |name: &str| path.split('/').any(|seg| seg == name);
-    if has("calls") && !has("channels") {
-        Operation::GetCallToken
-    } else {
-        Operation::CreateCall
+    let segs: Vec<&str> = path.split('/').collect();
+    let calls = segs.iter().position(|seg| *seg == "calls");
+    match calls {
+        Some(at) if !segs.contains(&"channels") => {
+            if segs[at + 1..].contains(&"end") {
+                Operation::EndCall
+            } else {
+                Operation::GetCallToken
+            }
+        }
+        _ => Operation::CreateCall,
     }
 }
 
@@ -68,6 +81,9 @@ pub fn resolve(req: &ApiRequest<'_>) -> Result<Route, ApiError> {
             Some(Operation::GetCallToken) => Some(Route::GetCallToken {
                 call_id: decode(p.id?),
             }),
+            Some(Operation::EndCall) => Some(Route::EndCall {
+                call_id: decode(p.id?),
+            }),
             None => None,
         });
     let route = match from_params {
@@ -87,8 +103,8 @@ fn no_route(req: &ApiRequest<'_>) -> ApiError {
     }
 }
 
-/// Matches `.../channels/{type}/{id}/call` or `.../calls/{id}` at the end of the path (a stage
-/// prefix such as `/prod` may stand before it).
+/// Matches `.../channels/{type}/{id}/call`, `.../calls/{id}` or `.../calls/{id}/end` at the end
+/// of the path (a stage prefix such as `/prod` may stand before it).
 pub fn route_from_path(path: &str) -> Option<Route> {
     let path = path.split('?').next().unwrap_or("");
     // `/calls/` is Get Call Token with an empty id (a 400 that says so), not a missing route.
@@ -103,6 +119,9 @@ pub fn route_from_path(path: &str) -> Option<Route> {
         [.., "channels", t, id, "call"] => Some(Route::CreateCall {
             channel_type: decode(t),
             channel_id: decode(id),
+        }),
+        [.., "calls", id, "end"] => Some(Route::EndCall {
+            call_id: decode(id),
         }),
         [.., "calls", id] => Some(Route::GetCallToken {
             call_id: decode(id),
@@ -142,10 +161,23 @@ mod tests {
         assert_eq!(route_from_path("/channels/a/b"), None);
         assert_eq!(route_from_path("/"), None);
         assert_eq!(route_of("/x/calls/a"), Some(Operation::GetCallToken));
+        assert_eq!(
+            route_from_path("/prod/calls/call-messaging%3Ageneral/end"),
+            Some(Route::EndCall {
+                call_id: "call-messaging:general".into()
+            })
+        );
+        assert_eq!(route_of("/calls/a/end/"), Some(Operation::EndCall));
+        // A call whose id is `end` is Get Call Token's.
+        assert_eq!(route_of("/calls/end"), Some(Operation::GetCallToken));
+        for lost in ["/calls//end", "/calls/a/b/end", "/calls/end/x/end"] {
+            assert_eq!(likely_operation(lost), Operation::EndCall, "{lost}");
+        }
         for lost in [
             "/calls",
             "/prod/calls",
             "/calls/a/b",
+            "/calls/a/ending",
             "/CALLS/x",
             "/calls/../",
             "/calls?id=x",

@@ -36,4 +36,8 @@ pub trait Members: Send + Sync {
 /// that the call exists and the channel was not told.
 pub trait Announcer: Send + Sync {
     fn announce<'a>(&'a self, call: &'a Call, now: u64) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Tells the call's channel that the call ended, in the same way. Errors say that the call
+    /// is ended and the channel was not told.
+    fn announce_end<'a>(&'a self, call: &'a Call, now: u64) -> BoxFuture<'a, Result<(), Error>>;
 }

@@ -4,7 +4,9 @@
 //!   behind a bounded cache of positive answers and a single flight per (channel, user).
 //! - Announcements: `Channel.sendMessage` (`POST /channels/{type}/{id}/message`),
 //!   `Channel.sendEvent` (`POST .../event`) and `Channel.updatePartial` (`PATCH
-//!   /channels/{type}/{id}`), one flight per call and remembered once made.
+//!   /channels/{type}/{id}`), one flight per call and remembered once made. The end of a call
+//!   updates the announcement message (`client.partialUpdateMessage`: `PUT /messages/{id}`),
+//!   sends `call.ended`, or sets the channel's `call` again.
 
 use super::{Announcer, BoxFuture, Members, Membership};
 use crate::config::Notify;
@@ -21,6 +23,7 @@ use http_body_util::Full;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -193,6 +196,24 @@ struct Event<'a> {
     user_id: &'a str,
 }
 
+/// stream-chat-js 9.x `partialUpdateMessage(id, {set}, userId)`: `PUT /messages/{id}` with
+/// `{"set": ..., "user": {"id": ...}}` (src/client.ts).
+#[derive(Serialize)]
+struct MessageUpdate<'a> {
+    set: SetAttachments<'a>,
+    user: UserId<'a>,
+}
+
+#[derive(Serialize)]
+struct SetAttachments<'a> {
+    attachments: [CallAttachment<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct UserId<'a> {
+    id: &'a str,
+}
+
 #[derive(Serialize)]
 struct PartialUpdate<'a> {
     set: SetCall<'a>,
@@ -234,16 +255,31 @@ impl Announcer for Announcing {
             self.stream
                 .announce(self.mode, call, now)
                 .await
-                .map_err(|e| not_told(call, e))
+                .map_err(|e| not_told(call, "exists, but its channel was not told of it", e))
+        })
+    }
+
+    fn announce_end<'a>(&'a self, call: &'a Call, now: u64) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            self.stream
+                .announce_end(self.mode, call, now)
+                .await
+                .map_err(|e| {
+                    not_told(
+                        call,
+                        "is ended and no new tokens are issued for it, but its channel was not told that it ended",
+                        e,
+                    )
+                })
         })
     }
 }
 
-/// A failed announcement: the call exists (it was stored), the channel was not told, and the
-/// same Create Call completes the announcement.
-fn not_told(call: &Call, e: StreamError) -> Error {
+/// A failed announcement: the call is as `state` says, the channel was not told, and the same
+/// request completes the announcement.
+fn not_told(call: &Call, state: &str, e: StreamError) -> Error {
     let message = format!(
-        "call {:?} exists, but its channel was not told of it ({}); repeating the same request completes the announcement",
+        "call {:?} {state} ({}); repeating the same request completes the announcement",
         call.id.as_str(),
         match &e {
             StreamError::Credentials { .. } => "Stream Chat rejected the configured credentials",
@@ -357,22 +393,87 @@ impl StreamChat {
     /// Tells the call's channel of the call, once: concurrent announcements of one call share
     /// one request, and one made lately is not made again.
     pub async fn announce(&self, mode: Announce, call: &Call, now: u64) -> Result<(), StreamError> {
-        let key = message_id(call);
+        let id = message_id(call);
+        self.once(id.clone(), now, || {
+            self.send_announcement(mode, call, &id, now)
+        })
+        .await
+    }
+
+    /// Tells the call's channel that the call ended, once: the announcement message's call
+    /// attachment updated (sent now if it never was), a `call.ended` event, or the channel's
+    /// `call` set again.
+    pub async fn announce_end(
+        &self,
+        mode: Announce,
+        call: &Call,
+        now: u64,
+    ) -> Result<(), StreamError> {
+        let id = message_id(call);
+        let key = format!("{id}/ended");
+        self.once(key, now, || async {
+            if mode != Announce::Message {
+                return self.send_announcement(mode, call, &id, now).await;
+            }
+            let view = CallView::of(call, now);
+            let body = serde_json::to_vec(&MessageUpdate {
+                set: SetAttachments {
+                    attachments: [CallAttachment {
+                        kind: "call",
+                        call: &view,
+                    }],
+                },
+                user: UserId { id: ender(call) },
+            })
+            .expect("message update serialises");
+            let uri = format!(
+                "{}/messages/{}?api_key={}",
+                self.cfg.api_base,
+                utf8_percent_encode(&id, URI_COMPONENT),
+                utf8_percent_encode(&self.cfg.api_key, NON_ALPHANUMERIC),
+            );
+            let updated = self
+                .request(http::Method::PUT, &uri, Bytes::from(body), |status, _| {
+                    match status {
+                        200..=299 => Some(Ok(true)),
+                        // No such message: its announcement was never made; make it now.
+                        404 => Some(Ok(false)),
+                        _ => None,
+                    }
+                })
+                .await?;
+            if updated {
+                Ok(())
+            } else {
+                self.send_announcement(mode, call, &id, now).await
+            }
+        })
+        .await
+    }
+
+    /// Runs `send` unless `key` was told lately; concurrent tellings of one key share one.
+    async fn once<F: Future<Output = Result<(), StreamError>>>(
+        &self,
+        key: String,
+        now: u64,
+        send: impl FnOnce() -> F,
+    ) -> Result<(), StreamError> {
         if self.announced.holds(&key, now) {
             return Ok(());
         }
-        self.announcing
-            .run(&key, || self.send_announcement(mode, call, &key))
-            .await?;
+        self.announcing.run(&key, send).await?;
         self.announced.keep(key, now + REMEMBER_ANNOUNCED_SECS, now);
         Ok(())
     }
 
+    /// The call in its channel as it stands at `now`: a new message, an event (`call.created`,
+    /// or `call.ended` for an ended call), or the channel's `call` field.
     async fn send_announcement(
         &self,
         mode: Announce,
         call: &Call,
         message_id: &str,
+        now: u64,
     ) -> Result<(), StreamError> {
         let (channel_type, channel_id) = call.cid.parts();
         let channel = format!(
@@ -382,8 +483,13 @@ impl StreamChat {
             utf8_percent_encode(channel_id, URI_COMPONENT),
         );
         let key = utf8_percent_encode(&self.cfg.api_key, NON_ALPHANUMERIC);
-        let view = CallView::of(call);
-        let user_id = call.created_by.as_str();
+        let view = CallView::of(call, now);
+        let ended = call.ended.is_some();
+        let user_id = if ended {
+            ender(call)
+        } else {
+            call.created_by.as_str()
+        };
         let (method, uri, body) = match mode {
             Announce::Message => (
                 http::Method::POST,
@@ -405,7 +511,7 @@ impl StreamChat {
                 format!("{channel}/event?api_key={key}"),
                 serde_json::to_vec(&EventBody {
                     event: Event {
-                        kind: "call.created",
+                        kind: if ended { "call.ended" } else { "call.created" },
                         call: &view,
                         user_id,
                     },
@@ -508,6 +614,13 @@ impl StreamChat {
             outbound::exchange(&self.client, req, ATTEMPT_TIMEOUT).await?;
         Ok((status, retry_after(&headers), bytes))
     }
+}
+
+/// Who ended the call (its creator when End Call did not say).
+fn ender(call: &Call) -> &str {
+    call.ended
+        .as_ref()
+        .map_or(call.created_by.as_str(), |e| e.by.as_str())
 }
 
 /// The id of the message that announces `call`: derived from the call's id and creation time,

@@ -72,11 +72,94 @@ pub struct Call {
     /// Stored with a new call when the channel is to be told of it (`CALLBRIDGE_NOTIFY`), and
     /// cleared once it was: a repeated Create Call completes an announcement that failed.
     pub pending_announcement: bool,
+    /// Unix seconds at which the call ends by itself (`created_at + max_duration_seconds`);
+    /// `None`: no time limit.
+    pub ends_at: Option<u64>,
+    /// Set once End Call ended the call.
+    pub ended: Option<Ended>,
+    /// An Agora kicking rule left by an earlier call with this id, still to be removed (its
+    /// removal failed when this call was created).
+    pub stale_kick_rule: Option<KickRule>,
 }
 
+/// How a call was ended by End Call, and what of the ending is still to be done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// Unix seconds.
+    pub at: u64,
+    /// User id of whoever ended it.
+    pub by: String,
+    pub reason: Option<String>,
+    /// The provider is still to be told (end the 100ms session, remove everyone from the Agora
+    /// channel): a repeated End Call retries it.
+    pub provider_pending: bool,
+    /// The channel is still to be told that the call ended: a repeated End Call retries it.
+    pub announce_pending: bool,
+    /// Agora: the kicking rule that removed everyone from the channel.
+    pub kick_rule: Option<KickRule>,
+}
+
+/// An Agora kicking rule: its id at Agora, and when it lapses by itself (Unix seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KickRule {
+    pub id: u64,
+    pub until: u64,
+}
+
+/// Whether a call can still be joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallState {
+    Active,
+    Ended,
+}
+
+impl CallState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallState::Active => "active",
+            CallState::Ended => "ended",
+        }
+    }
+}
+
+/// Bounds of `max_duration_seconds`, for every provider.
+pub const MIN_DURATION_SECS: u64 = 60;
+pub const MAX_DURATION_SECS: u64 = 86_400;
+
 impl Call {
+    /// The call's storage lifetime is over: it no longer exists (its id may be created again).
     pub fn is_expired(&self, now: u64) -> bool {
         now >= self.expires_at
+    }
+
+    /// Its time limit has passed.
+    pub fn timed_out(&self, now: u64) -> bool {
+        self.ends_at.is_some_and(|end| now >= end)
+    }
+
+    /// Ended by End Call or by its time limit: no token is issued for it any more, and Create
+    /// Call with its id starts a new call.
+    pub fn state(&self, now: u64) -> CallState {
+        if self.ended.is_some() || self.timed_out(now) {
+            CallState::Ended
+        } else {
+            CallState::Active
+        }
+    }
+
+    /// When the call ended, if it has: End Call's time, else its time limit once passed.
+    pub fn ended_at(&self, now: u64) -> Option<u64> {
+        match &self.ended {
+            Some(e) => Some(self.ends_at.map_or(e.at, |end| end.min(e.at))),
+            None => self.ends_at.filter(|end| now >= *end),
+        }
+    }
+
+    /// No token for this call may be valid after this moment (Unix seconds): its time limit,
+    /// and in any case the end of its storage lifetime.
+    pub fn token_deadline(&self) -> u64 {
+        self.ends_at
+            .map_or(self.expires_at, |end| end.min(self.expires_at))
     }
 }
 
@@ -137,6 +220,9 @@ mod tests {
             created_at: 1,
             expires_at: 10,
             pending_announcement: false,
+            ends_at: None,
+            ended: None,
+            stale_kick_rule: None,
         };
         assert!(!call.is_expired(9));
         assert!(call.is_expired(10));

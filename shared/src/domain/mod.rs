@@ -7,6 +7,9 @@ pub mod id;
 pub mod permissions;
 
 pub use actor::{Actor, Identity, NamedUser, validate_user_id};
-pub use call::{Call, CallOptions, CallType, OptionValue, ProviderDetails, ProviderKind};
+pub use call::{
+    Call, CallOptions, CallState, CallType, Ended, KickRule, OptionValue, ProviderDetails,
+    ProviderKind,
+};
 pub use id::{CallId, ChannelCid};
 pub use permissions::{Grants, Permission};

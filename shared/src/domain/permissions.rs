@@ -6,6 +6,8 @@ use std::collections::HashMap;
 pub enum Permission {
     CreateCall,
     JoinCall,
+    /// End any call (a call's creator may end it without this).
+    EndCall,
 }
 
 impl Permission {
@@ -13,12 +15,14 @@ impl Permission {
         match self {
             Permission::CreateCall => "create-call",
             Permission::JoinCall => "join-call",
+            Permission::EndCall => "end-call",
         }
     }
     fn parse(s: &str) -> Option<Self> {
         match s {
             "create-call" => Some(Permission::CreateCall),
             "join-call" => Some(Permission::JoinCall),
+            "end-call" => Some(Permission::EndCall),
             _ => None,
         }
     }
@@ -26,6 +30,7 @@ impl Permission {
         match self {
             Permission::CreateCall => 1,
             Permission::JoinCall => 2,
+            Permission::EndCall => 4,
         }
     }
 }
@@ -37,14 +42,15 @@ pub struct Grants {
 }
 
 impl Default for Grants {
-    /// `user` and `admin` may create and join calls.
+    /// `user` and `admin` may create and join calls; `admin` may end any call.
     fn default() -> Self {
         Grants::parse(Self::DEFAULT).expect("default grants parse")
     }
 }
 
 impl Grants {
-    pub const DEFAULT: &'static str = "user:create-call,join-call;admin:create-call,join-call";
+    pub const DEFAULT: &'static str =
+        "user:create-call,join-call;admin:create-call,join-call,end-call";
 
     /// Parses `role:perm,perm;role:perm`. A role listed with nothing after the colon has no
     /// permissions. Whitespace around items is ignored.
@@ -61,7 +67,7 @@ impl Grants {
             let mut bits = 0u8;
             for p in perms.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let perm = Permission::parse(p).ok_or_else(|| {
-                    format!("unknown permission {p:?} (known: create-call, join-call)")
+                    format!("unknown permission {p:?} (known: create-call, join-call, end-call)")
                 })?;
                 bits |= perm.bit();
             }
@@ -90,6 +96,8 @@ mod tests {
         }
         assert!(!g.allows("guest", Permission::JoinCall));
         assert!(!g.allows("User", Permission::JoinCall));
+        assert!(g.allows("admin", Permission::EndCall));
+        assert!(!g.allows("user", Permission::EndCall));
     }
 
     #[test]
@@ -101,6 +109,9 @@ mod tests {
         assert!(g.allows("moderator", Permission::CreateCall));
         assert!(!g.allows("banned", Permission::JoinCall));
         assert!(!g.allows("admin", Permission::JoinCall));
+        let g = Grants::parse("host:end-call").unwrap();
+        assert!(g.allows("host", Permission::EndCall));
+        assert!(!g.allows("host", Permission::JoinCall));
     }
 
     #[test]

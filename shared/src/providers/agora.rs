@@ -1,13 +1,28 @@
 //! Agora: channels from call ids, uids from user ids, and RTC join tokens.
 
 use super::access_token2::{self as at2, Service, TokenContent, is_hex32};
-use super::{AgoraJoin, JoinToken, Provider, TokenFor};
-use crate::config::{ConfigError, Lookup, config_error, parse_map};
+use super::{AgoraJoin, JoinToken, Provider, ProviderEnd, TokenFor};
+use crate::config::{ConfigError, Lookup, config_error, http_url, parse_map};
 use crate::crypto;
-use crate::domain::{Call, CallId, CallOptions, CallType, ProviderDetails};
+use crate::domain::{Call, CallId, CallOptions, CallType, KickRule, ProviderDetails};
 use crate::error::Error;
+use crate::outbound::{self, HttpsClient};
 use crate::secret::Secret;
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::Full;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::time::Duration;
+
+/// Agora's RESTful API host (docs.agora.io, Channel Management REST API).
+pub const DEFAULT_API_BASE: &str = "https://api.agora.io";
+/// Bounds on one RESTful request: two attempts of at most 2.5 s and a 0.2 s pause.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(2500);
+pub const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Agora's bounds on a kicking rule's `time_in_seconds` (values outside are clamped by Agora).
+pub const MIN_RULE_SECS: u64 = 10;
+pub const MAX_RULE_SECS: u64 = 86_430;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AgoraRole {
@@ -32,6 +47,18 @@ pub struct AgoraConfig {
     pub app_certificate: Secret,
     /// Stream role -> Agora role; roles not listed are publishers.
     pub role_map: HashMap<String, AgoraRole>,
+    /// Agora's RESTful API (`AGORA_CUSTOMER_ID`, `AGORA_CUSTOMER_SECRET`), to remove everyone
+    /// from an ended call's channel; `None`: ending a call stops new tokens only.
+    pub rest: Option<AgoraRestConfig>,
+}
+
+/// Agora's RESTful API credentials (Basic auth with the customer id and secret).
+#[derive(Clone, Debug)]
+pub struct AgoraRestConfig {
+    pub customer_id: String,
+    pub customer_secret: Secret,
+    /// `https://api.agora.io` unless configured (`AGORA_API_BASE_URL`; tests use a mock).
+    pub api_base: String,
 }
 
 impl AgoraConfig {
@@ -70,10 +97,31 @@ impl AgoraConfig {
             None => HashMap::new(),
             Some(s) => parse_role_map(&s).map_err(|e| config_error("AGORA_ROLE_MAP", e))?,
         };
+        let rest = match (get("AGORA_CUSTOMER_ID"), get("AGORA_CUSTOMER_SECRET")) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(config_error(
+                    "AGORA_CUSTOMER_SECRET",
+                    "is not set (AGORA_CUSTOMER_ID is)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(config_error(
+                    "AGORA_CUSTOMER_ID",
+                    "is not set (AGORA_CUSTOMER_SECRET is)",
+                ));
+            }
+            (Some(id), Some(secret)) => Some(AgoraRestConfig {
+                customer_id: id.trim().to_string(),
+                customer_secret: Secret::new(secret.trim()),
+                api_base: http_url(get, "AGORA_API_BASE_URL", DEFAULT_API_BASE)?,
+            }),
+        };
         Ok(Some(AgoraConfig {
             app_id: id,
             app_certificate: Secret::new(cert.trim()),
             role_map,
+            rest,
         }))
     }
 
@@ -98,19 +146,212 @@ pub fn parse_role_map(spec: &str) -> Result<HashMap<String, AgoraRole>, String> 
         .collect()
 }
 
-/// The Agora provider: channels derived from call ids, tokens signed here. No network.
-#[derive(Clone, Debug)]
+/// The Agora provider: channels derived from call ids, tokens signed here; with RESTful API
+/// credentials, ended calls' channels emptied through kicking rules.
+#[derive(Clone)]
 pub struct Agora {
     cfg: AgoraConfig,
+    /// With `cfg.rest`: the process's HTTPS client and the `Authorization` header value.
+    rest: Option<(HttpsClient, Secret)>,
+}
+
+impl std::fmt::Debug for Agora {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agora")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why Agora's RESTful API did not do what was asked.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum AgoraRestError {
+    #[error("Agora rejected the RESTful API credentials (HTTP {status}): {reason}")]
+    Credentials { status: u16, reason: String },
+    #[error("Agora is rate limiting RESTful API requests")]
+    RateLimited,
+    #[error("Agora refused the request (HTTP {status}): {reason}")]
+    Refused { status: u16, reason: String },
+    #[error("Agora did not answer usably: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Serialize)]
+struct NewRule<'a> {
+    appid: &'a str,
+    cname: &'a str,
+    time_in_seconds: u64,
+    privileges: [&'static str; 1],
+}
+
+#[derive(Serialize)]
+struct DeleteRule<'a> {
+    appid: &'a str,
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct RuleAnswer {
+    status: Option<String>,
+    id: Option<u64>,
 }
 
 impl Agora {
-    pub fn new(cfg: AgoraConfig) -> Self {
-        Agora { cfg }
+    /// The provider; `client` is needed only with RESTful API credentials (`cfg.rest`).
+    pub fn new(cfg: AgoraConfig, client: Option<HttpsClient>) -> Self {
+        let rest = cfg.rest.as_ref().zip(client).map(|(r, client)| {
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                r.customer_id,
+                r.customer_secret.expose()
+            ));
+            (client, Secret::new(format!("Basic {basic}")))
+        });
+        Agora { cfg, rest }
     }
 
     pub fn config(&self) -> &AgoraConfig {
         &self.cfg
+    }
+
+    /// Whether this deployment can remove everyone from a channel (RESTful API credentials).
+    pub fn can_remove(&self) -> bool {
+        self.rest.is_some()
+    }
+
+    /// A kicking rule on `channel` with `join_channel`: Agora's documented way to remove
+    /// everyone from a channel and keep them out for `secs` (clamped to Agora's 10 to 86430).
+    /// (docs.agora.io, Channel Management REST API, "Create a banning rule".)
+    pub async fn kick_everyone(&self, channel: &str, secs: u64) -> Result<u64, AgoraRestError> {
+        let body = serde_json::to_vec(&NewRule {
+            appid: &self.cfg.app_id,
+            cname: channel,
+            time_in_seconds: secs.clamp(MIN_RULE_SECS, MAX_RULE_SECS),
+            privileges: ["join_channel"],
+        })
+        .expect("rule serialises");
+        let read = |status: u16, bytes: &[u8]| match status {
+            200..=299 => Some(match serde_json::from_slice::<RuleAnswer>(bytes) {
+                Ok(RuleAnswer {
+                    status: Some(s),
+                    id: Some(id),
+                }) if s == "success" => Ok(id),
+                _ => Err(format!(
+                    "HTTP {status} without a rule id: {}",
+                    snippet(bytes)
+                )),
+            }),
+            _ => None,
+        };
+        self.rest_request(http::Method::POST, Bytes::from(body), &read)
+            .await
+    }
+
+    /// Deletes a kicking rule; one that no longer exists is deleted.
+    pub async fn delete_rule(&self, id: u64) -> Result<(), AgoraRestError> {
+        let body = serde_json::to_vec(&DeleteRule {
+            appid: &self.cfg.app_id,
+            id,
+        })
+        .expect("rule serialises");
+        let read = |status: u16, _: &[u8]| match status {
+            200..=299 | 404 => Some(Ok(())),
+            _ => None,
+        };
+        self.rest_request(http::Method::DELETE, Bytes::from(body), &read)
+            .await
+    }
+
+    /// Removes an earlier call's kicking rule (see [`super::Providers::remove_rule`]).
+    pub async fn remove_rule(&self, rule: KickRule) -> Result<(), Error> {
+        self.delete_rule(rule.id).await.map_err(|e| Error::Provider {
+            message: format!(
+                "the call exists, but Agora still keeps everyone out of its channel (a kicking rule left by an earlier call with this id, lapsing at Unix time {}, could not be removed); repeating the same request retries",
+                rule.until
+            ),
+            cause: Some(Box::new(e)),
+        })
+    }
+
+    /// One request to `/dev/v1/kicking-rule`, retried once when Agora gave no usable answer.
+    async fn rest_request<T>(
+        &self,
+        method: http::Method,
+        body: Bytes,
+        read: &(dyn Fn(u16, &[u8]) -> Option<Result<T, String>> + Sync),
+    ) -> Result<T, AgoraRestError> {
+        let (Some((client, auth)), Some(cfg)) = (&self.rest, &self.cfg.rest) else {
+            return Err(AgoraRestError::Unavailable(
+                "no RESTful API credentials are configured".into(),
+            ));
+        };
+        let uri = format!("{}/dev/v1/kicking-rule", cfg.api_base);
+        let mut retried = false;
+        loop {
+            let req = http::Request::builder()
+                .method(method.clone())
+                .uri(&uri)
+                .header(http::header::AUTHORIZATION, auth.expose())
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .header(http::header::ACCEPT, "application/json")
+                .body(Full::new(body.clone()))
+                .map_err(|e| AgoraRestError::Unavailable(format!("bad request URI: {e}")))?;
+            let reason = match outbound::exchange(client, req, ATTEMPT_TIMEOUT).await {
+                Err(e) => e,
+                Ok((status, _, bytes)) => match read(status, &bytes) {
+                    Some(Ok(answer)) => return Ok(answer),
+                    Some(Err(reason)) => reason,
+                    None => match status {
+                        401 | 403 => {
+                            return Err(AgoraRestError::Credentials {
+                                status,
+                                reason: snippet(&bytes),
+                            });
+                        }
+                        429 => return Err(AgoraRestError::RateLimited),
+                        500..=599 => format!("HTTP {status}: {}", snippet(&bytes)),
+                        _ => {
+                            return Err(AgoraRestError::Refused {
+                                status,
+                                reason: snippet(&bytes),
+                            });
+                        }
+                    },
+                },
+            };
+            if retried {
+                return Err(AgoraRestError::Unavailable(reason));
+            }
+            retried = true;
+            tracing::warn!(reason, "Agora RESTful request failed; retrying once");
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+    }
+}
+
+fn snippet(bytes: &[u8]) -> String {
+    let s: String = String::from_utf8_lossy(bytes).chars().take(200).collect();
+    if s.is_empty() {
+        "(empty body)".into()
+    } else {
+        s
+    }
+}
+
+/// A failure to empty the channel, as the End Call answer names it (after "the call is ended,
+/// but").
+fn end_error(e: AgoraRestError) -> Error {
+    match e {
+        e @ (AgoraRestError::Credentials { .. } | AgoraRestError::Refused { .. }) => {
+            Error::ProviderRejected {
+                message: "Agora refused the kicking rule that removes everyone from its channel (check AGORA_CUSTOMER_ID, AGORA_CUSTOMER_SECRET, AGORA_API_BASE_URL), so participants may stay until their tokens expire".into(),
+                cause: Some(Box::new(e)),
+            }
+        }
+        e => Error::Provider {
+            message: "Agora did not confirm the kicking rule that removes everyone from its channel (it did not answer usably, or is rate limiting), so participants may stay until their tokens expire".into(),
+            cause: Some(Box::new(e)),
+        },
     }
 }
 
@@ -130,6 +371,31 @@ impl Provider for Agora {
         Ok(ProviderDetails::Agora {
             channel: channel_for(id),
         })
+    }
+
+    /// With RESTful API credentials: a kicking rule on the channel that lasts until the last
+    /// token issued for the call expires. Without them: nothing (tokens stay valid).
+    async fn end(
+        &self,
+        call: &Call,
+        _reason: Option<&str>,
+        tokens_until: u64,
+        now: u64,
+    ) -> Result<ProviderEnd, Error> {
+        let ProviderDetails::Agora { channel } = &call.provider else {
+            return Err(Error::Internal(
+                "an Agora end was asked for a call elsewhere".into(),
+            ));
+        };
+        if !self.can_remove() {
+            return Ok(ProviderEnd::Nothing);
+        }
+        let secs = tokens_until.saturating_sub(now);
+        let id = self.kick_everyone(channel, secs).await.map_err(end_error)?;
+        Ok(ProviderEnd::Removed(KickRule {
+            id,
+            until: now + secs.clamp(MIN_RULE_SECS, MAX_RULE_SECS),
+        }))
     }
 
     fn join_token(&self, call: &Call, to: TokenFor<'_>) -> Result<JoinToken, Error> {
@@ -234,6 +500,7 @@ mod tests {
             app_id: "970CA35de60c44645bbae8a215061b33".into(),
             app_certificate: Secret::new("5CFd2fd1755d40ecb72977518be15d3b"),
             role_map: parse_role_map("guest:subscriber, host:publisher").unwrap(),
+            rest: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! 100ms: rooms over the REST API, management tokens (cached), app tokens (signed locally).
 
-use super::{JoinToken, Provider, TokenFor};
+use super::{JoinToken, Provider, ProviderEnd, TokenFor};
 use crate::config::{ConfigError, Lookup, config_error, http_url, parse_map};
 use crate::domain::{Call, CallId, CallOptions, OptionValue, ProviderDetails, ProviderKind};
 use crate::error::Error;
@@ -30,6 +30,9 @@ pub const MANAGEMENT_RENEW_BEFORE_SECS: u64 = 3_600;
 /// Tokens are issued this many seconds in the past (as 100ms's server SDK does) for clock skew.
 pub const CLOCK_SKEW_SECS: u64 = 10;
 pub const REGIONS: &[&str] = &["in", "us", "eu", "auto"];
+/// 100ms's bounds on a room's `max_duration_seconds` (it refuses others with a 400).
+pub const HMS_MIN_DURATION_SECS: u64 = 120;
+pub const HMS_MAX_DURATION_SECS: u64 = 43_200;
 /// Room options forwarded to `POST /rooms`; any other key is refused.
 pub const OPTION_KEYS: &[&str] = &[
     "template_id",
@@ -188,8 +191,10 @@ impl RoomOptions {
                     o.max_duration_seconds = Some(
                         value
                             .as_count()
-                            .filter(|n| (120..=43_200).contains(n))
-                            .ok_or_else(|| bad("an integer from 120 to 43200"))?,
+                            .filter(|n| (HMS_MIN_DURATION_SECS..=HMS_MAX_DURATION_SECS).contains(n))
+                            .ok_or_else(|| {
+                                bad("an integer from 120 to 43200 (100ms's limits on a room)")
+                            })?,
                     );
                 }
                 "large_room" => {
@@ -351,12 +356,16 @@ pub fn management_token(
     )
 }
 
-enum Attempt {
-    Done(Room),
+enum Attempt<T> {
+    Done(T),
     Retry(String),
     Unauthorized(String),
     Fail(HmsError),
 }
+
+/// What a 100ms answer means for one request: `Some(Ok)` an answer, `Some(Err)` an unreadable
+/// one (retried), `None` the general meaning of its status.
+type Read<'a, T> = &'a (dyn Fn(u16, &[u8]) -> Option<Result<T, String>> + Sync);
 
 impl Hms {
     /// The provider on the process's shared HTTPS client.
@@ -478,17 +487,58 @@ impl Hms {
         Ok(enabled)
     }
 
-    /// One POST to the rooms API, answered with a room. A 401 renews the management token
-    /// once; a 5xx, timeout, dropped connection or unreadable answer is retried once (room
-    /// requests are upserts by name or id, so a retry is safe).
+    /// One POST to the rooms API, answered with a room.
     async fn rooms_request(&self, path: &str, body: Bytes, now: u64) -> Result<Room, HmsError> {
+        let read = |status: u16, bytes: &[u8]| match status {
+            200..=299 => Some(parse_room(bytes).ok_or_else(|| {
+                format!("HTTP {status} with an unreadable room: {}", snippet(bytes))
+            })),
+            _ => None,
+        };
+        self.management_request(path, body, now, &read).await
+    }
+
+    /// Ends the room's running session, so that every peer leaves; the room stays enabled
+    /// (`lock: false`) for a later call with the same id. No session running is success.
+    /// (100ms docs, server-side/v2/api-reference/active-rooms/end-active-room.mdx.)
+    pub async fn end_room(&self, room_id: &str, reason: &str, now: u64) -> Result<(), HmsError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            reason: &'a str,
+            lock: bool,
+        }
+        let body = serde_json::to_vec(&Body {
+            reason,
+            lock: false,
+        })
+        .expect("end-room body serialises");
+        // 404: the room has no active session (100ms documents only the 200).
+        let read = |status: u16, _: &[u8]| match status {
+            200..=299 | 404 => Some(Ok(())),
+            _ => None,
+        };
+        let path = format!("/active-rooms/{room_id}/end-room");
+        self.management_request(&path, Bytes::from(body), now, &read)
+            .await
+    }
+
+    /// One POST to the management API. A 401 renews the management token once; a 5xx,
+    /// timeout, dropped connection or unreadable answer is retried once (room requests are
+    /// upserts by name or id, ending a session twice ends it once, so a retry is safe).
+    async fn management_request<T>(
+        &self,
+        path: &str,
+        body: Bytes,
+        now: u64,
+        read: Read<'_, T>,
+    ) -> Result<T, HmsError> {
         let uri = format!("{}{path}", self.cfg.api_base.trim_end_matches('/'));
         let mut renewed = false;
         let mut retried = false;
         loop {
             let token = self.management_token(now, false);
-            match self.attempt(&uri, &body, &token).await {
-                Attempt::Done(room) => return Ok(room),
+            match self.attempt(&uri, &body, &token, read).await {
+                Attempt::Done(answer) => return Ok(answer),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Unauthorized(reason) => {
                     if renewed {
@@ -505,14 +555,20 @@ impl Hms {
                         return Err(HmsError::Unavailable(reason));
                     }
                     retried = true;
-                    tracing::warn!(reason, "100ms room request failed; retrying once");
+                    tracing::warn!(reason, "100ms request failed; retrying once");
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
             }
         }
     }
 
-    async fn attempt(&self, uri: &str, body: &Bytes, token: &str) -> Attempt {
+    async fn attempt<T>(
+        &self,
+        uri: &str,
+        body: &Bytes,
+        token: &str,
+        read: Read<'_, T>,
+    ) -> Attempt<T> {
         let req = match http::Request::post(uri)
             .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -531,14 +587,12 @@ impl Hms {
             Err(e) => return Attempt::Retry(e),
             Ok(x) => x,
         };
+        match read(status, &bytes) {
+            Some(Ok(answer)) => return Attempt::Done(answer),
+            Some(Err(reason)) => return Attempt::Retry(reason),
+            None => {}
+        }
         match status {
-            200..=299 => match parse_room(&bytes) {
-                Some(room) => Attempt::Done(room),
-                None => Attempt::Retry(format!(
-                    "HTTP {status} with an unreadable room: {}",
-                    snippet(&bytes)
-                )),
-            },
             400 | 422 => Attempt::Fail(HmsError::Rejected(reason(&bytes))),
             401 => Attempt::Unauthorized(reason(&bytes)),
             403 => Attempt::Fail(HmsError::Credentials {
@@ -550,6 +604,7 @@ impl Hms {
                 url: uri.to_string(),
             }),
             429 => Attempt::Fail(HmsError::RateLimited),
+            200..=299 => Attempt::Retry(format!("HTTP {status} with an unreadable answer")),
             500..=599 => Attempt::Retry(format!("HTTP {status}: {}", reason(&bytes))),
             _ => Attempt::Fail(HmsError::Unavailable(format!(
                 "HTTP {status}: {}",
@@ -598,6 +653,25 @@ impl Provider for Hms {
         })
     }
 
+    /// Ends the room's session (every peer leaves); the room stays usable for a later call.
+    async fn end(
+        &self,
+        call: &Call,
+        reason: Option<&str>,
+        _tokens_until: u64,
+        now: u64,
+    ) -> Result<ProviderEnd, Error> {
+        let ProviderDetails::Hms { room_id, .. } = &call.provider else {
+            return Err(Error::Internal(
+                "a 100ms end was asked for a call elsewhere".into(),
+            ));
+        };
+        self.end_room(room_id, reason.unwrap_or(DEFAULT_END_REASON), now)
+            .await
+            .map_err(end_error)?;
+        Ok(ProviderEnd::SessionEnded)
+    }
+
     fn join_token(&self, call: &Call, to: TokenFor<'_>) -> Result<JoinToken, Error> {
         let (actor, lifetime, now) = (to.actor, to.lifetime, to.now);
         let ProviderDetails::Hms { room_id, .. } = &call.provider else {
@@ -615,6 +689,24 @@ impl Provider for Hms {
             ),
             agora: None,
         })
+    }
+}
+
+/// The reason 100ms is given when End Call carried none.
+pub const DEFAULT_END_REASON: &str = "the call was ended";
+
+/// A failure to end a session, as the End Call answer names it (after "the call is ended,
+/// but").
+fn end_error(e: HmsError) -> Error {
+    match e {
+        e @ (HmsError::Credentials { .. } | HmsError::NoSuchApi { .. }) => Error::ProviderRejected {
+            message: "100ms refused the configured credentials or address (HMS_APP_ACCESS_KEY, HMS_APP_SECRET, HMS_API_BASE_URL), so its session was not ended".into(),
+            cause: Some(Box::new(e)),
+        },
+        e => Error::Provider {
+            message: "100ms did not confirm that its session ended (it did not answer usably, or is rate limiting)".into(),
+            cause: Some(Box::new(e)),
+        },
     }
 }
 

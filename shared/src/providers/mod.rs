@@ -5,7 +5,7 @@ pub mod access_token2;
 pub mod agora;
 pub mod hms;
 
-use crate::domain::{Actor, Call, CallId, CallOptions, ProviderDetails, ProviderKind};
+use crate::domain::{Actor, Call, CallId, CallOptions, KickRule, ProviderDetails, ProviderKind};
 use crate::error::Error;
 use agora::Agora;
 use hms::{Hms, RoomOptions};
@@ -23,6 +23,18 @@ pub struct JoinToken {
 pub struct AgoraJoin {
     pub uid: u32,
     pub app_id: String,
+}
+
+/// What the provider did when a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProviderEnd {
+    /// 100ms: the room's session ended (or none was running); every peer left.
+    SessionEnded,
+    /// Agora: a kicking rule on the channel removed everyone and keeps them out until its end.
+    Removed(KickRule),
+    /// Agora without RESTful API credentials: nothing can be done at Agora; tokens already
+    /// issued stay valid until they expire.
+    Nothing,
 }
 
 /// Who a join token is for, and for how long.
@@ -54,6 +66,17 @@ pub trait Provider: Send + Sync {
         options: &Self::Options,
         now: u64,
     ) -> impl Future<Output = Result<ProviderDetails, Error>> + Send;
+
+    /// Tells the provider that `call` (a call of this provider) ended, so that no one stays in
+    /// it. `tokens_until`: no token issued for it is valid after this (Unix seconds). Errors
+    /// say what was not done, to follow "the call is ended, but".
+    fn end(
+        &self,
+        call: &Call,
+        reason: Option<&str>,
+        tokens_until: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<ProviderEnd, Error>> + Send;
 
     /// A join token in `call` (a call of this provider).
     fn join_token(&self, call: &Call, to: TokenFor<'_>) -> Result<JoinToken, Error>;
@@ -90,11 +113,20 @@ impl Providers {
         self.default
     }
 
-    /// Validates the options of a new call for the default provider.
-    pub fn options(&self, options: &CallOptions) -> Result<NewCallOptions, Error> {
+    /// Validates the options of a new call for the default provider. `limit`: the call's time
+    /// limit in seconds (100ms rooms are given it as their `max_duration_seconds`).
+    pub fn options(
+        &self,
+        options: &CallOptions,
+        limit: Option<u64>,
+    ) -> Result<NewCallOptions, Error> {
         Ok(NewCallOptions(match self.default {
             ProviderKind::Agora => Prepared::Agora(self.agora()?.options(options)?),
-            ProviderKind::Hms => Prepared::Hms(self.hms()?.options(options)?),
+            ProviderKind::Hms => {
+                let mut room = self.hms()?.options(options)?;
+                room.max_duration_seconds = room.max_duration_seconds.or(limit);
+                Prepared::Hms(room)
+            }
         }))
     }
 
@@ -116,6 +148,37 @@ impl Providers {
         match &options.0 {
             Prepared::Agora(o) => self.agora()?.prepare(id, o, now).await,
             Prepared::Hms(o) => self.hms()?.prepare(id, o, now).await,
+        }
+    }
+
+    /// Tells the call's own provider that it ended (see [`Provider::end`]).
+    pub async fn end(
+        &self,
+        call: &Call,
+        reason: Option<&str>,
+        tokens_until: u64,
+        now: u64,
+    ) -> Result<ProviderEnd, Error> {
+        match &call.provider {
+            ProviderDetails::Agora { .. } => {
+                self.agora()?.end(call, reason, tokens_until, now).await
+            }
+            ProviderDetails::Hms { .. } => self.hms()?.end(call, reason, tokens_until, now).await,
+        }
+    }
+
+    /// Removes an Agora kicking rule that an earlier call with the same channel left, so that
+    /// the new call can be joined.
+    pub async fn remove_rule(&self, rule: KickRule) -> Result<(), Error> {
+        self.agora()?.remove_rule(rule).await
+    }
+
+    /// Whether ending a call of this provider removes its participants (an Agora deployment
+    /// without RESTful API credentials cannot).
+    pub fn ends_remotely(&self, kind: ProviderKind) -> bool {
+        match kind {
+            ProviderKind::Agora => self.agora.as_ref().is_some_and(Agora::can_remove),
+            ProviderKind::Hms => true,
         }
     }
 
@@ -241,7 +304,7 @@ mod tests {
     #[test]
     fn a_provider_without_credentials_is_a_configuration_error() {
         let p = Providers::new(ProviderKind::Hms, None, None);
-        let e = p.options(&CallOptions::default()).unwrap_err();
+        let e = p.options(&CallOptions::default(), None).unwrap_err();
         assert!(matches!(e, Error::NotConfigured { .. }));
         assert!(e.to_string().contains("no hms credentials"), "{e}");
     }

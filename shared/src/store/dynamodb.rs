@@ -15,22 +15,35 @@
 //! | `created_at`    | N    | Unix seconds                                      |
 //! | `expires_at`    | N    | Unix seconds; the table's TTL attribute           |
 //! | `announce_pending` | BOOL | `true` while the channel is still to be told (only then present) |
+//! | `ends_at`       | N    | Unix seconds: the call's time limit (calls with one)  |
+//! | `ended_at`      | N    | Unix seconds: when End Call ended it (ended calls)    |
+//! | `ended_by`      | S    | user id of whoever ended it (ended calls)             |
+//! | `ended_reason`  | S    | the reason End Call was given (when one was)          |
+//! | `end_provider_pending` | BOOL | `true` while the provider is still to be told of the end |
+//! | `end_announce_pending` | BOOL | `true` while the channel is still to be told of the end |
+//! | `kick_rule_id`, `kick_rule_until` | N | Agora's kicking rule that removed everyone, and when it lapses |
+//! | `stale_kick_rule_id`, `stale_kick_rule_until` | N | an earlier call's rule still to be removed |
 //!
-//! Create is one conditional `PutItem` (`attribute_not_exists(pk) OR expires_at <= :now`, with
+//! Create is one conditional `PutItem` (`attribute_not_exists(pk) OR expires_at <= :now OR
+//! attribute_exists(ended_at) OR ends_at <= :now`, with `ReturnValues = ALL_OLD` and
 //! `ReturnValuesOnConditionCheckFailure = ALL_OLD`): a lost race or an existing call is answered
-//! from the failed put itself. Get is one consistent `GetItem`. Expiry is decided here, in code:
-//! DynamoDB's TTL deletes late.
+//! from the failed put itself, and a replaced (expired or ended) call from the put's answer. End
+//! is one conditional `UpdateItem` on the call's `created_at`. Get is one consistent `GetItem`.
+//! Expiry and time limits are decided here, in code: DynamoDB's TTL deletes late.
 
-use super::{CallReader, CallWriter, Inserted, StoreError, read_write_storage};
-use crate::domain::{Call, CallId, CallType, ChannelCid, ProviderDetails};
+use super::{CallReader, CallWriter, EndWrite, Inserted, Settled, StoreError, read_write_storage};
+use crate::domain::{
+    Call, CallId, CallState, CallType, ChannelCid, Ended, KickRule, ProviderDetails,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     TimeToLiveStatus,
 };
@@ -58,9 +71,15 @@ pub const CREATE_CALL_ACTIONS: &[&str] = &[
 /// Present (true) on a call whose announcement into its channel is still to be made.
 pub const PENDING_ATTRIBUTE: &str = "announce_pending";
 pub const GET_CALL_TOKEN_ACTIONS: &[&str] = &["dynamodb:GetItem"];
+/// End Call reads the call and updates it (the end, then what was done about it).
+pub const END_CALL_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:UpdateItem"];
 
-/// The put succeeds only where no live call has the id (`KEY_ATTRIBUTE`, `TTL_ATTRIBUTE`).
-const CREATE_CONDITION: &str = "attribute_not_exists(pk) OR expires_at <= :now";
+/// The put succeeds only where no live, active call has the id (`KEY_ATTRIBUTE`,
+/// `TTL_ATTRIBUTE`, and the end attributes).
+const CREATE_CONDITION: &str = "attribute_not_exists(pk) OR expires_at <= :now OR attribute_exists(ended_at) OR ends_at <= :now";
+/// The end is written only on the call that was read (same `created_at`), while it exists and
+/// has not ended.
+const END_CONDITION: &str = "created_at = :created AND expires_at > :now AND attribute_not_exists(ended_at) AND (attribute_not_exists(ends_at) OR ends_at > :now)";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -193,8 +212,89 @@ impl DynamoStore {
 read_write_storage!(DynamoStore);
 
 impl CallWriter for DynamoStore {
-    async fn mark_announced(&self, id: &CallId, created_at: u64) -> Result<(), StoreError> {
-        self.clear_pending(id, created_at).await
+    async fn settle(&self, id: &CallId, created_at: u64, done: Settled) -> Result<(), StoreError> {
+        let (expression, values) = settle_expression(done);
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, AttributeValue::S(id.as_str().to_string()))
+            .update_expression(expression)
+            .condition_expression("created_at = :created")
+            .expression_attribute_values(":created", n(created_at));
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(())
+            }
+            Err(SdkError::ServiceError(ctx)) => Err(unconfirmed(by_code(ctx.into_err()))),
+            Err(e) => Err(unconfirmed(transport(e))),
+        }
+    }
+
+    async fn end(&self, call: &Call, ended: &Ended, now: u64) -> Result<EndWrite, StoreError> {
+        let mut set = vec!["ended_at = :at", "ended_by = :by"];
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, s(call.id.as_str()))
+            .condition_expression(END_CONDITION)
+            .expression_attribute_values(":created", n(call.created_at))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":at", n(ended.at))
+            .expression_attribute_values(":by", s(ended.by.as_str()));
+        if let Some(reason) = &ended.reason {
+            set.push("ended_reason = :reason");
+            update = update.expression_attribute_values(":reason", s(reason.as_str()));
+        }
+        if ended.provider_pending {
+            set.push("end_provider_pending = :pending");
+        }
+        if ended.announce_pending {
+            set.push("end_announce_pending = :pending");
+        }
+        if ended.provider_pending || ended.announce_pending {
+            update = update.expression_attribute_values(":pending", AttributeValue::Bool(true));
+        }
+        let result = update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => match out.attributes() {
+                Some(item) => Ok(EndWrite::Ended(from_item(item)?)),
+                None => Err(StoreError::Corrupt(
+                    "the end was written, but DynamoDB returned no item".into(),
+                )),
+            },
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(e) => {
+                    let Some(item) = e.item() else {
+                        return Ok(EndWrite::Gone);
+                    };
+                    let stored = from_item(item)?;
+                    Ok(
+                        if stored.created_at != call.created_at || stored.is_expired(now) {
+                            EndWrite::Gone
+                        } else if stored.state(now) == CallState::Ended {
+                            EndWrite::AlreadyEnded(stored)
+                        } else {
+                            EndWrite::Gone
+                        },
+                    )
+                }
+                e => Err(unconfirmed(by_code(e))),
+            },
+            Err(e) => Err(unconfirmed(transport(e))),
+        }
     }
 
     async fn insert_if_absent(&self, call: &Call, now: u64) -> Result<Inserted, StoreError> {
@@ -205,11 +305,15 @@ impl CallWriter for DynamoStore {
             .set_item(Some(to_item(call)))
             .condition_expression(CREATE_CONDITION)
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Inserted::New),
+            Ok(out) => Ok(Inserted::New {
+                // An unreadable replaced item only loses what was to be tidied up after it.
+                replaced: out.attributes().and_then(|item| from_item(item).ok()),
+            }),
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                 PutItemError::ConditionalCheckFailedException(e) => {
                     let item = e.item().ok_or_else(|| {
@@ -224,29 +328,29 @@ impl CallWriter for DynamoStore {
     }
 }
 
-impl DynamoStore {
-    /// One UpdateItem: `REMOVE announce_pending`, only on the call created at `created_at`.
-    async fn clear_pending(&self, id: &CallId, created_at: u64) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(KEY_ATTRIBUTE, AttributeValue::S(id.as_str().to_string()))
-            .update_expression(format!("REMOVE {PENDING_ATTRIBUTE}"))
-            .condition_expression("created_at = :created")
-            .expression_attribute_values(":created", AttributeValue::N(created_at.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(ctx))
-                if ctx.err().is_conditional_check_failed_exception() =>
-            {
-                Ok(())
-            }
-            Err(SdkError::ServiceError(ctx)) => Err(unconfirmed(by_code(ctx.into_err()))),
-            Err(e) => Err(unconfirmed(transport(e))),
+/// The update expression and its values for `done` (the condition's `:created` aside).
+fn settle_expression(done: Settled) -> (String, Vec<(&'static str, AttributeValue)>) {
+    let rule = |id: &'static str, until: &'static str, r: KickRule| {
+        vec![(id, n(r.id)), (until, n(r.until))]
+    };
+    match done {
+        Settled::Announced => (format!("REMOVE {PENDING_ATTRIBUTE}"), vec![]),
+        Settled::ProviderEnded { kick_rule: None } => {
+            ("REMOVE end_provider_pending".into(), vec![])
         }
+        Settled::ProviderEnded { kick_rule: Some(r) } => (
+            "REMOVE end_provider_pending SET kick_rule_id = :rule, kick_rule_until = :until".into(),
+            rule(":rule", ":until", r),
+        ),
+        Settled::EndAnnounced => ("REMOVE end_announce_pending".into(), vec![]),
+        Settled::StaleKickRule(r) => (
+            "SET stale_kick_rule_id = :rule, stale_kick_rule_until = :until".into(),
+            rule(":rule", ":until", r),
+        ),
+        Settled::StaleKickRuleRemoved => (
+            "REMOVE stale_kick_rule_id, stale_kick_rule_until".into(),
+            vec![],
+        ),
     }
 }
 
@@ -337,6 +441,30 @@ pub(crate) fn to_item(call: &Call) -> Item {
     if call.pending_announcement {
         item.insert(PENDING_ATTRIBUTE.into(), AttributeValue::Bool(true));
     }
+    if let Some(end) = call.ends_at {
+        item.insert("ends_at".into(), n(end));
+    }
+    if let Some(e) = &call.ended {
+        item.insert("ended_at".into(), n(e.at));
+        item.insert("ended_by".into(), s(e.by.as_str()));
+        if let Some(r) = &e.reason {
+            item.insert("ended_reason".into(), s(r.as_str()));
+        }
+        if e.provider_pending {
+            item.insert("end_provider_pending".into(), AttributeValue::Bool(true));
+        }
+        if e.announce_pending {
+            item.insert("end_announce_pending".into(), AttributeValue::Bool(true));
+        }
+        if let Some(r) = e.kick_rule {
+            item.insert("kick_rule_id".into(), n(r.id));
+            item.insert("kick_rule_until".into(), n(r.until));
+        }
+    }
+    if let Some(r) = call.stale_kick_rule {
+        item.insert("stale_kick_rule_id".into(), n(r.id));
+        item.insert("stale_kick_rule_until".into(), n(r.until));
+    }
     item
 }
 
@@ -355,6 +483,28 @@ pub(crate) fn from_item(item: &Item) -> Result<Call, StoreError> {
             "attribute {k} missing or not a number"
         ))),
     };
+    let flag = |k: &str| matches!(item.get(k), Some(AttributeValue::Bool(true)));
+    let optional_n = |k: &str| item.get(k).map(|_| get_n(k)).transpose();
+    let rule = |id: &str, until: &str| -> Result<Option<KickRule>, StoreError> {
+        Ok(match (optional_n(id)?, optional_n(until)?) {
+            (Some(id), Some(until)) => Some(KickRule { id, until }),
+            _ => None,
+        })
+    };
+    let ended = match optional_n("ended_at")? {
+        None => None,
+        Some(at) => Some(Ended {
+            at,
+            by: get_s("ended_by")?.to_string(),
+            reason: match item.get("ended_reason") {
+                None => None,
+                Some(_) => Some(get_s("ended_reason")?.to_string()),
+            },
+            provider_pending: flag("end_provider_pending"),
+            announce_pending: flag("end_announce_pending"),
+            kick_rule: rule("kick_rule_id", "kick_rule_until")?,
+        }),
+    };
     let id = CallId::parse(get_s("pk")?).map_err(|e| StoreError::Corrupt(format!("pk: {e}")))?;
     let call_type = CallType::parse(get_s("call_type")?)
         .ok_or_else(|| StoreError::Corrupt("call_type is not video or audio".into()))?;
@@ -371,10 +521,10 @@ pub(crate) fn from_item(item: &Item) -> Result<Call, StoreError> {
         created_by: get_s("created_by")?.to_string(),
         created_at: get_n("created_at")?,
         expires_at: get_n("expires_at")?,
-        pending_announcement: matches!(
-            item.get(PENDING_ATTRIBUTE),
-            Some(AttributeValue::Bool(true))
-        ),
+        pending_announcement: flag(PENDING_ATTRIBUTE),
+        ends_at: optional_n("ends_at")?,
+        ended,
+        stale_kick_rule: rule("stale_kick_rule_id", "stale_kick_rule_until")?,
     })
 }
 
@@ -392,6 +542,9 @@ mod tests {
             created_at: 1_800_000_000,
             expires_at: 1_802_592_000,
             pending_announcement: false,
+            ends_at: None,
+            ended: None,
+            stale_kick_rule: None,
         }
     }
 
@@ -399,7 +552,9 @@ mod tests {
     fn the_create_condition_names_the_key_and_ttl_attributes() {
         assert_eq!(
             CREATE_CONDITION,
-            format!("attribute_not_exists({KEY_ATTRIBUTE}) OR {TTL_ATTRIBUTE} <= :now")
+            format!(
+                "attribute_not_exists({KEY_ATTRIBUTE}) OR {TTL_ATTRIBUTE} <= :now OR attribute_exists(ended_at) OR ends_at <= :now"
+            )
         );
     }
 
@@ -417,6 +572,56 @@ mod tests {
             let c = call(p);
             assert_eq!(from_item(&to_item(&c)).unwrap(), c);
         }
+        let mut c = call(ProviderDetails::Agora {
+            channel: "standup".into(),
+        });
+        c.ends_at = Some(1_800_003_600);
+        c.stale_kick_rule = Some(KickRule {
+            id: 7,
+            until: 1_800_000_900,
+        });
+        c.ended = Some(Ended {
+            at: 1_800_000_100,
+            by: "bob".into(),
+            reason: Some("done".into()),
+            provider_pending: true,
+            announce_pending: true,
+            kick_rule: Some(KickRule {
+                id: 9,
+                until: 1_800_003_700,
+            }),
+        });
+        assert_eq!(from_item(&to_item(&c)).unwrap(), c);
+        c.ended = Some(Ended {
+            at: 1_800_000_100,
+            by: "bob".into(),
+            reason: None,
+            provider_pending: false,
+            announce_pending: false,
+            kick_rule: None,
+        });
+        assert_eq!(from_item(&to_item(&c)).unwrap(), c);
+    }
+
+    #[test]
+    fn the_end_condition_names_the_attributes_it_writes() {
+        assert!(END_CONDITION.contains(&format!("{TTL_ATTRIBUTE} > :now")));
+        assert!(CREATE_CONDITION.contains("attribute_exists(ended_at)"));
+        for done in [
+            Settled::Announced,
+            Settled::ProviderEnded { kick_rule: None },
+            Settled::ProviderEnded {
+                kick_rule: Some(KickRule { id: 1, until: 2 }),
+            },
+            Settled::EndAnnounced,
+            Settled::StaleKickRule(KickRule { id: 1, until: 2 }),
+            Settled::StaleKickRuleRemoved,
+        ] {
+            let (expression, values) = settle_expression(done);
+            for (name, _) in &values {
+                assert!(expression.contains(name), "{expression} {name}");
+            }
+        }
     }
 
     #[test]
@@ -431,6 +636,8 @@ mod tests {
             ("provider", s("zoom")),
             ("created_at", AttributeValue::N("-1".into())),
             ("expires_at", s("soon")),
+            ("ends_at", s("later")),
+            ("ended_at", AttributeValue::N("x".into())),
         ] {
             let mut item = good.clone();
             item.insert(k.into(), v);

@@ -1,7 +1,7 @@
 //! In-memory store: the local server's default and the fast unit tests' store.
 
-use super::{CallReader, CallWriter, Inserted, StoreError, read_write_storage};
-use crate::domain::{Call, CallId};
+use super::{CallReader, CallWriter, EndWrite, Inserted, Settled, StoreError, read_write_storage};
+use crate::domain::{Call, CallId, CallState, Ended};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -39,19 +39,37 @@ impl CallWriter for MemoryStore {
     async fn insert_if_absent(&self, call: &Call, now: u64) -> Result<Inserted, StoreError> {
         let mut calls = self.lock();
         match calls.get(&call.id) {
-            Some(existing) if !existing.is_expired(now) => Ok(Inserted::Existing(existing.clone())),
-            _ => {
-                calls.insert(call.id.clone(), call.clone());
-                Ok(Inserted::New)
+            Some(existing)
+                if !existing.is_expired(now) && existing.state(now) == CallState::Active =>
+            {
+                Ok(Inserted::Existing(existing.clone()))
             }
+            _ => Ok(Inserted::New {
+                replaced: calls.insert(call.id.clone(), call.clone()),
+            }),
         }
     }
 
-    async fn mark_announced(&self, id: &CallId, created_at: u64) -> Result<(), StoreError> {
+    async fn end(&self, call: &Call, ended: &Ended, now: u64) -> Result<EndWrite, StoreError> {
+        let mut calls = self.lock();
+        let Some(stored) = calls.get_mut(&call.id) else {
+            return Ok(EndWrite::Gone);
+        };
+        if stored.created_at != call.created_at || stored.is_expired(now) {
+            return Ok(EndWrite::Gone);
+        }
+        if stored.state(now) == CallState::Ended {
+            return Ok(EndWrite::AlreadyEnded(stored.clone()));
+        }
+        stored.ended = Some(ended.clone());
+        Ok(EndWrite::Ended(stored.clone()))
+    }
+
+    async fn settle(&self, id: &CallId, created_at: u64, done: Settled) -> Result<(), StoreError> {
         if let Some(call) = self.lock().get_mut(id)
             && call.created_at == created_at
         {
-            call.pending_announcement = false;
+            super::apply(call, done);
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 pub mod dynamodb;
 pub mod memory;
 
-use crate::domain::{Call, CallId};
+use crate::domain::{Call, CallId, Ended, KickRule};
 use crate::error::{Cause, Error};
 use std::future::Future;
 use std::sync::Arc;
@@ -12,8 +12,8 @@ use std::sync::Arc;
 /// What `insert_if_absent` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
-    /// The call was stored.
-    New,
+    /// The call was stored, replacing the expired or ended call of its id, if there was one.
+    New { replaced: Option<Call> },
     /// A live call with that id already existed; it is returned unchanged and nothing was written.
     Existing(Call),
 }
@@ -103,24 +103,84 @@ pub trait CallReader: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Call>, StoreError>> + Send;
 }
 
-/// Creates calls, at most one live call per id.
+/// What [`CallWriter::end`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndWrite {
+    /// The call is recorded as ended by this write; the call as stored now.
+    Ended(Call),
+    /// The call had already ended (by End Call or its time limit); it is returned unchanged and
+    /// nothing was written.
+    AlreadyEnded(Call),
+    /// The call no longer exists: expired, or its id now names a newer call. Nothing was
+    /// written.
+    Gone,
+}
+
+/// Work done for a call after it was stored, recorded on the call (and only on the call of that
+/// id created at that time, not a later one with the same id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Its channel was told it exists.
+    Announced,
+    /// Its provider was told it ended; Agora's kicking rule, if one was made.
+    ProviderEnded { kick_rule: Option<KickRule> },
+    /// Its channel was told it ended.
+    EndAnnounced,
+    /// The kicking rule of an earlier call with its id could not be removed: remembered, so
+    /// that the next Create Call retries.
+    StaleKickRule(KickRule),
+    /// That rule is removed (or lapsed).
+    StaleKickRuleRemoved,
+}
+
+/// Creates calls, at most one live call per id, and records what happens to them.
 pub trait CallWriter: Send + Sync + 'static {
-    /// Stores `call` unless a live call with its id exists, in one atomic operation; an expired
-    /// call with its id is replaced. A write whose outcome is unknown is
-    /// [`StoreError::Unconfirmed`], never [`StoreError::Unavailable`].
+    /// Stores `call` unless a live, not ended call with its id exists, in one atomic
+    /// operation; an expired or ended call with its id is replaced. A write whose outcome is
+    /// unknown is [`StoreError::Unconfirmed`], never [`StoreError::Unavailable`].
     fn insert_if_absent(
         &self,
         call: &Call,
         now: u64,
     ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
 
-    /// Clears the pending announcement of the call with this id created at `created_at` (not of
-    /// a later call that reuses an expired id). Nothing happens when there is no such call.
-    fn mark_announced(
+    /// Records, in one conditional write, that `call` (its id, created at its `created_at`)
+    /// ended as `ended` says, unless it has ended already or no longer exists.
+    fn end(
+        &self,
+        call: &Call,
+        ended: &Ended,
+        now: u64,
+    ) -> impl Future<Output = Result<EndWrite, StoreError>> + Send;
+
+    /// Records `done` on the call with this id created at `created_at`. Nothing happens when
+    /// there is no such call.
+    fn settle(
         &self,
         id: &CallId,
         created_at: u64,
+        done: Settled,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Applies `done` to a call as the stores record it.
+pub fn apply(call: &mut Call, done: Settled) {
+    match done {
+        Settled::Announced => call.pending_announcement = false,
+        Settled::ProviderEnded { kick_rule } => {
+            if let Some(e) = call.ended.as_mut() {
+                e.provider_pending = false;
+                e.kick_rule = kick_rule.or(e.kick_rule);
+            }
+        }
+        Settled::EndAnnounced => {
+            if let Some(e) = call.ended.as_mut() {
+                e.announce_pending = false;
+            }
+        }
+        Settled::StaleKickRule(rule) => call.stale_kick_rule = Some(rule),
+        Settled::StaleKickRuleRemoved => call.stale_kick_rule = None,
+    }
 }
 
 /// What a process may do with calls: always read them; write them when its policy allows.
@@ -161,7 +221,10 @@ impl CallWriter for NoWriter {
     async fn insert_if_absent(&self, _: &Call, _: u64) -> Result<Inserted, StoreError> {
         match *self {}
     }
-    async fn mark_announced(&self, _: &CallId, _: u64) -> Result<(), StoreError> {
+    async fn end(&self, _: &Call, _: &Ended, _: u64) -> Result<EndWrite, StoreError> {
+        match *self {}
+    }
+    async fn settle(&self, _: &CallId, _: u64, _: Settled) -> Result<(), StoreError> {
         match *self {}
     }
 }

@@ -1,11 +1,15 @@
 //! Create Call: create (or reuse) the call of an id in a channel, and a join token for its
 //! creator.
 
-use super::{Calls, Naming};
-use crate::domain::{Actor, Call, CallId, CallOptions, CallType, ChannelCid, Permission};
+use super::{Calls, Naming, has_ended};
+use crate::domain::call::{MAX_DURATION_SECS, MIN_DURATION_SECS};
+use crate::domain::{
+    Actor, Call, CallId, CallOptions, CallState, CallType, ChannelCid, OptionValue, Permission,
+    ProviderKind,
+};
 use crate::error::Error;
 use crate::providers::{JoinToken, TokenFor};
-use crate::store::{CallReader, CallWriter, Inserted, Storage};
+use crate::store::{CallReader, CallWriter, Inserted, Settled, Storage};
 
 /// A request to create (or reuse) a call.
 #[derive(Clone, Debug)]
@@ -48,7 +52,8 @@ impl<S: Storage> Calls<S> {
             cause: None,
         })?;
         let id = id.unwrap_or_else(CallId::generate);
-        let options = self.providers.options(&options)?;
+        let limit = max_duration(&options, self.rules.max_call_secs)?;
+        let options = self.providers.options(&options, limit)?;
         // Before anything is written and before a provider is asked.
         self.require_member(&cid, &actor, Naming::TheChannel, now)
             .await?;
@@ -61,11 +66,13 @@ impl<S: Storage> Calls<S> {
             }
             Ok(existing)
         };
-        // A provider asked over the network is not asked again for an existing call.
+        // A provider asked over the network is not asked again for an existing call (an ended
+        // one is replaced by a new call, which needs the provider).
         if self.providers.prepares_remotely(&options)
             && let Some(existing) = self.store.reader().get(&id, now).await?
+            && existing.state(now) == CallState::Active
         {
-            let call = self.announced(same_channel(existing)?, writer, now).await?;
+            let call = self.tidied(same_channel(existing)?, writer, now).await?;
             return self.answer(call, &actor, false, now);
         }
         let provider = self.providers.prepare(&id, &options, now).await?;
@@ -80,13 +87,54 @@ impl<S: Storage> Calls<S> {
             // Stored as pending in the one conditional put, so that a failed announcement is
             // completed by the next Create Call of this id.
             pending_announcement: self.announcer.is_some(),
+            ends_at: limit.map(|secs| now.saturating_add(secs)),
+            ended: None,
+            // Known only once the put answers with the call it replaced.
+            stale_kick_rule: None,
         };
-        let (call, new) = match writer.insert_if_absent(&candidate, now).await? {
-            Inserted::New => (candidate, true),
+        let (mut call, new) = match writer.insert_if_absent(&candidate, now).await? {
+            Inserted::New { replaced } => {
+                let mut call = candidate;
+                call.stale_kick_rule = replaced.as_ref().and_then(|old| left_rule(old, now));
+                (call, true)
+            }
             Inserted::Existing(existing) => (same_channel(existing)?, false),
         };
-        let call = self.announced(call, writer, now).await?;
+        if new && let Some(rule) = call.stale_kick_rule {
+            // Remembered on the call only when its removal fails, so that a repeat retries.
+            if let Err(e) = self.providers.remove_rule(rule).await {
+                if let Err(w) = writer
+                    .settle(&call.id, call.created_at, Settled::StaleKickRule(rule))
+                    .await
+                {
+                    tracing::warn!(call = %call.id, error = %w, "the stale kicking rule could not be remembered");
+                }
+                return Err(e);
+            }
+            call.stale_kick_rule = None;
+        }
+        let call = self.tidied(call, writer, now).await?;
         self.answer(call, &actor, new, now)
+    }
+
+    /// Completes what an earlier request left undone for a call: an earlier call's kicking
+    /// rule still to be removed, the announcement still to be made.
+    async fn tidied<W: CallWriter>(
+        &self,
+        mut call: Call,
+        writer: &W,
+        now: u64,
+    ) -> Result<Call, Error> {
+        if let Some(rule) = call.stale_kick_rule {
+            if rule.until > now {
+                self.providers.remove_rule(rule).await?;
+            }
+            writer
+                .settle(&call.id, call.created_at, Settled::StaleKickRuleRemoved)
+                .await?;
+            call.stale_kick_rule = None;
+        }
+        self.announced(call, writer, now).await
     }
 
     /// Tells the channel of a call still to be announced, then clears its pending state (one
@@ -105,7 +153,10 @@ impl<S: Storage> Calls<S> {
             return Ok(call);
         }
         announcer.announce(&call, now).await?;
-        if let Err(e) = writer.mark_announced(&call.id, call.created_at).await {
+        if let Err(e) = writer
+            .settle(&call.id, call.created_at, Settled::Announced)
+            .await
+        {
             // The channel was told; a later Create Call may tell it again, which a message's
             // id makes harmless. Not the client's concern.
             tracing::warn!(call = %call.id, error = %e, "announced, but the pending mark stays");
@@ -115,14 +166,53 @@ impl<S: Storage> Calls<S> {
     }
 
     fn answer(&self, call: Call, actor: &Actor, new: bool, now: u64) -> Result<CreatedCall, Error> {
+        // The answered call is active (ended calls are replaced); its time limit may have
+        // passed since, between the put and now.
+        let lifetime = self
+            .token_lifetime(&call, now)
+            .ok_or_else(|| has_ended(&call))?;
         let to = TokenFor {
             actor,
-            lifetime: self.rules.token_ttl_secs,
+            lifetime,
             now,
         };
         let token = self.providers.join_token(&call, to)?;
         Ok(CreatedCall { call, token, new })
     }
+}
+
+/// The time limit of a new call: `options.max_duration_seconds` (60 to 86400; `null` is
+/// unset), else the deployment's default.
+fn max_duration(options: &CallOptions, default: Option<u64>) -> Result<Option<u64>, Error> {
+    let given = options
+        .0
+        .iter()
+        .find(|(k, _)| k == "max_duration_seconds")
+        .map(|(_, v)| v);
+    match given {
+        None | Some(OptionValue::Null) => Ok(default),
+        Some(v) => v
+            .as_count()
+            .filter(|n| (MIN_DURATION_SECS..=MAX_DURATION_SECS).contains(n))
+            .map(Some)
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "options.max_duration_seconds must be a whole number of seconds from {MIN_DURATION_SECS} to {MAX_DURATION_SECS}"
+                ))
+            }),
+    }
+}
+
+/// The Agora kicking rule an ended call left on its channel, while it has not lapsed.
+fn left_rule(old: &Call, now: u64) -> Option<crate::domain::KickRule> {
+    if old.provider.kind() != ProviderKind::Agora {
+        return None;
+    }
+    old.ended
+        .as_ref()
+        .and_then(|e| e.kick_rule)
+        .or(old.stale_kick_rule)
+        .filter(|r| r.until > now)
 }
 
 #[cfg(test)]
@@ -261,6 +351,9 @@ mod tests {
             created_at: NOW,
             expires_at: NOW + 600,
             pending_announcement: false,
+            ends_at: None,
+            ended: None,
+            stale_kick_rule: None,
         };
         calls.store().insert_if_absent(&stored, NOW).await.unwrap();
         let out = calls

@@ -1,7 +1,7 @@
 //! Get Call Token: a join token for an existing call.
 
-use super::{Calls, Naming};
-use crate::domain::{Actor, CallId, Permission};
+use super::{Calls, Naming, has_ended};
+use crate::domain::{Actor, CallId, CallState, Permission};
 use crate::error::Error;
 use crate::providers::{JoinToken, TokenFor};
 use crate::store::{CallReader, Storage};
@@ -14,7 +14,8 @@ pub struct GetCallToken {
 }
 
 impl<S: Storage> Calls<S> {
-    /// A token for the live call with this id, from the call's own provider.
+    /// A token for the live call with this id, from the call's own provider, valid no longer
+    /// than the call. An ended call is refused as not found, in words that say it ended.
     pub async fn get_call_token(&self, cmd: GetCallToken, now: u64) -> Result<JoinToken, Error> {
         self.authorize(&cmd.actor, Permission::JoinCall)?;
         let call = self
@@ -25,9 +26,15 @@ impl<S: Storage> Calls<S> {
             .ok_or_else(|| Error::NotFound(format!("call {:?} does not exist", cmd.id.as_str())))?;
         self.require_member(&call.cid, &cmd.actor, Naming::TheCallsChannel, now)
             .await?;
+        if call.state(now) == CallState::Ended {
+            return Err(has_ended(&call));
+        }
+        let lifetime = self
+            .token_lifetime(&call, now)
+            .ok_or_else(|| has_ended(&call))?;
         let to = TokenFor {
             actor: &cmd.actor,
-            lifetime: self.rules.token_ttl_secs,
+            lifetime,
             now,
         };
         self.providers.join_token(&call, to)
@@ -56,6 +63,9 @@ mod tests {
             created_at: NOW,
             expires_at: NOW + 600,
             pending_announcement: false,
+            ends_at: None,
+            ended: None,
+            stale_kick_rule: None,
         }
     }
 

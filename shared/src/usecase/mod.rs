@@ -2,15 +2,18 @@
 //! provider port only: no transport, no JSON, no AWS (`shared/tests/layers.rs` checks it).
 
 pub mod create_call;
+pub mod end_call;
 pub mod get_call_token;
 
 pub use create_call::{CreateCall, CreatedCall};
+pub use end_call::{EndCall, EndedCall};
 pub use get_call_token::GetCallToken;
 
 use crate::chat::{Announcer, Members, Membership};
-use crate::domain::{Actor, ChannelCid, Grants, Permission};
+use crate::domain::{Actor, Call, ChannelCid, Grants, Permission};
 use crate::error::Error;
-use crate::providers::Providers;
+use crate::flight::SingleFlight;
+use crate::providers::{ProviderEnd, Providers};
 use std::sync::Arc;
 
 /// The rules the use cases apply, from the configuration.
@@ -21,6 +24,8 @@ pub struct Rules {
     pub token_ttl_secs: u32,
     /// Lifetime of a call, seconds.
     pub call_ttl_secs: u64,
+    /// Time limit of a call without `max_duration_seconds`, seconds; `None`: no limit.
+    pub max_call_secs: Option<u64>,
 }
 
 /// What the use cases work with: the rules, the providers, the store and, when calls are
@@ -31,6 +36,9 @@ pub struct Calls<S> {
     store: S,
     members: Option<Arc<dyn Members>>,
     announcer: Option<Arc<dyn Announcer>>,
+    /// Provider ends under way, by call: concurrent End Calls of one call in this process
+    /// share one (one Agora kicking rule, identical answers).
+    ending: SingleFlight<Result<ProviderEnd, end_call::EndFailure>>,
 }
 
 /// How a membership refusal is worded: Create Call names the channel the caller sent; Get
@@ -49,6 +57,7 @@ impl<S> Calls<S> {
             store,
             members: None,
             announcer: None,
+            ending: SingleFlight::default(),
         }
     }
 
@@ -110,6 +119,19 @@ impl<S> Calls<S> {
     pub fn authorize(&self, actor: &Actor, perm: Permission) -> Result<(), Error> {
         actor.require(perm, &self.rules.grants)
     }
+
+    /// The lifetime of a token issued now for `call`: the configured one, cut so that it never
+    /// outlives the call (its time limit, its storage lifetime). `None`: the call is over.
+    fn token_lifetime(&self, call: &Call, now: u64) -> Option<u32> {
+        let left = call.token_deadline().checked_sub(now).filter(|s| *s > 0)?;
+        Some(u64::from(self.rules.token_ttl_secs).min(left) as u32)
+    }
+}
+
+/// The answer for a call that ended (End Call or its time limit): as for a call that does not
+/// exist (404, Stream's code 16), in words that tell the two apart.
+fn has_ended(call: &Call) -> Error {
+    Error::NotFound(format!("call {:?} has ended", call.id.as_str()))
 }
 
 #[cfg(test)]
@@ -127,11 +149,15 @@ pub(crate) mod testing {
     pub const AGORA_CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
 
     pub fn agora() -> Agora {
-        Agora::new(AgoraConfig {
-            app_id: "970CA35de60c44645bbae8a215061b33".into(),
-            app_certificate: Secret::new(AGORA_CERT),
-            role_map: Default::default(),
-        })
+        Agora::new(
+            AgoraConfig {
+                app_id: "970CA35de60c44645bbae8a215061b33".into(),
+                app_certificate: Secret::new(AGORA_CERT),
+                role_map: Default::default(),
+                rest: None,
+            },
+            None,
+        )
     }
 
     pub fn hms() -> Hms {
@@ -156,6 +182,7 @@ pub(crate) mod testing {
                 grants: Grants::parse(grants).unwrap(),
                 token_ttl_secs: 3600,
                 call_ttl_secs: 600,
+                max_call_secs: None,
             },
             Providers::new(default, Some(agora()), Some(hms())),
             MemoryStore::new(),
