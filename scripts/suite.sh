@@ -13,6 +13,12 @@ cargo build --workspace --bins --locked
 step "cargo test"
 cargo test --workspace --all-targets --locked
 
+step "clients: the JavaScript kit on stream-chat 8.61.0 and 9.53.0, the platform recipes (scripts/clients_test.sh)"
+clients_start=$(date +%s%N)
+bash scripts/clients_test.sh
+clients_ms=$(( ($(date +%s%N) - clients_start) / 1000000 ))
+printf 'clients step: %d.%03d s wall time\n' $((clients_ms / 1000)) $((clients_ms % 1000))
+
 step "template checks: cfn-lint, sam validate --lint, scripts/check_template.py"
 "$CALLBRIDGE_TEST_VENV/bin/cfn-lint" template.yaml
 "$CALLBRIDGE_TEST_VENV/bin/sam" validate --lint

@@ -275,6 +275,19 @@ async fn the_binary_starts_in_the_sandbox_prints_curls_and_stops_on_ctrl_c() {
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     assert!(banner.contains("SANDBOX"), "{banner}");
     assert!(banner.contains("curl -s -X POST"), "{banner}");
+    // The two lines for the JavaScript kit (clients/js/test/banner.test.mjs runs them).
+    let kit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/js");
+    let kit = kit.canonicalize().unwrap();
+    assert!(
+        banner.contains(&format!("\n  npm install stream-chat {}\n", kit.display())),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!(
+            "require('callbridge-stream-chat');callbridge(new StreamChat('callbridge-sandbox-key','callbridge-sandbox-secret-not-for-production'),'{base}')"
+        )),
+        "{banner}"
+    );
     // The printed Create Call command works as printed.
     let token = banner
         .split("-H 'Authorization: ")

@@ -21,6 +21,9 @@ fn start_server() -> (LocalBinary, std::thread::JoinHandle<Vec<String>>) {
         .stdout(Stdio::null());
     let mut server = LocalBinary::start(cmd);
     assert!(!server.banner.contains("SANDBOX"), "{}", server.banner);
+    // A configured secret is never printed (the sandbox prints only its own demo secret).
+    assert!(!server.banner.contains(SMOKE_SECRET), "{}", server.banner);
+    assert!(!server.banner.contains("npm install"), "{}", server.banner);
     // Keep reading its request log so that the pipe never fills.
     let lines = server.lines.take().unwrap();
     let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect());

@@ -197,9 +197,26 @@ fn banner(config: &Config, addr: SocketAddr, sandbox: &[&str]) {
             "\nCreate Call:\n  curl -s -X POST '{base}/channels/messaging/general/call?api_key={key}' \\\n    -H 'Authorization: {token}' -H 'stream-auth-type: jwt' \\\n    -H 'Content-Type: application/json' -d '{{\"id\":\"standup\",\"type\":\"video\"}}'"
         );
         eprintln!(
-            "\nGet Call Token:\n  curl -s -X POST '{base}/calls/standup?api_key={key}' \\\n    -H 'Authorization: {token}' -H 'stream-auth-type: jwt' -d '{{}}'\n"
+            "\nGet Call Token:\n  curl -s -X POST '{base}/calls/standup?api_key={key}' \\\n    -H 'Authorization: {token}' -H 'stream-auth-type: jwt' -d '{{}}'"
         );
+        if sandbox.contains(&"STREAM_API_SECRET") {
+            // The sandbox's own demo secret (in the source), never a configured one: the kit
+            // needs a StreamChat client, and without a Stream app behind the demo key only a
+            // server-side one works.
+            eprintln!("{}\n", js_kit_lines(&base, key, config.api_secret.expose()));
+        }
     }
+}
+
+/// The two lines a JavaScript developer pastes to create a call on this sandbox with the kit
+/// (clients/js): install it beside stream-chat, then a server-side client acting for demo-user.
+fn js_kit_lines(base: &str, key: &str, secret: &str) -> String {
+    let kit = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../clients/js"));
+    let kit = kit.canonicalize().unwrap_or_else(|_| kit.to_path_buf());
+    format!(
+        "\nJavaScript (clients/js with stream-chat; a server-side client acting for demo-user):\n  npm install stream-chat {}\n  node -e \"const {{StreamChat}}=require('stream-chat'),{{callbridge}}=require('callbridge-stream-chat');callbridge(new StreamChat('{key}','{secret}'),'{base}').createCall('messaging:general',{{id:'standup',type:'video',user_id:'demo-user'}}).then(r=>console.log(r),e=>console.error(e.message))\"",
+        kit.display()
+    )
 }
 
 /// Ctrl-C, or SIGTERM (as sent by process managers).
