@@ -73,6 +73,10 @@ pub fn https_client(connect_timeout: Duration) -> Result<HttpsClient, NoTrustRoo
         .build(https))
 }
 
+/// What an answer means for one request: `Some(Ok)` an answer, `Some(Err)` an unreadable one
+/// (retried), `None` the general meaning of its status (each client decides it).
+pub type Read<'a, T> = &'a (dyn Fn(u16, &[u8]) -> Option<Result<T, String>> + Sync);
+
 /// One request: the status, the headers and the whole body within `limit`, or why there was
 /// no answer (no connection, a dropped one, a cut-off body, no answer in time).
 pub async fn exchange(

@@ -6,7 +6,7 @@ use crate::config::{ConfigError, Lookup, config_error, http_url, parse_map};
 use crate::crypto;
 use crate::domain::{Call, CallId, CallOptions, CallType, KickRule, ProviderDetails};
 use crate::error::Error;
-use crate::outbound::{self, HttpsClient};
+use crate::outbound::{self, HttpsClient, Read};
 use crate::secret::Secret;
 use base64::Engine;
 use bytes::Bytes;
@@ -278,7 +278,7 @@ impl Agora {
         &self,
         method: http::Method,
         body: Bytes,
-        read: &(dyn Fn(u16, &[u8]) -> Option<Result<T, String>> + Sync),
+        read: Read<'_, T>,
     ) -> Result<T, AgoraRestError> {
         let (Some((client, auth)), Some(cfg)) = (&self.rest, &self.cfg.rest) else {
             return Err(AgoraRestError::Unavailable(

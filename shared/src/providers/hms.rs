@@ -6,7 +6,7 @@ use crate::domain::{Call, CallId, CallOptions, OptionValue, ProviderDetails, Pro
 use crate::error::Error;
 use crate::flight::SingleFlight;
 use crate::jwt;
-use crate::outbound::{self, HttpsClient};
+use crate::outbound::{self, HttpsClient, Read};
 use crate::secret::Secret;
 use crate::telemetry;
 use bytes::Bytes;
@@ -362,10 +362,6 @@ enum Attempt<T> {
     Unauthorized(String),
     Fail(HmsError),
 }
-
-/// What a 100ms answer means for one request: `Some(Ok)` an answer, `Some(Err)` an unreadable
-/// one (retried), `None` the general meaning of its status.
-type Read<'a, T> = &'a (dyn Fn(u16, &[u8]) -> Option<Result<T, String>> + Sync);
 
 impl Hms {
     /// The provider on the process's shared HTTPS client.
