@@ -78,6 +78,7 @@ def event(route, raw_path, path_params, body=None, token=ALICE, api_key=API_KEY,
 
 CREATE = "/channels/{type}/{id}/call"
 TOKEN = "/calls/{id}"
+END = "/calls/{id}/end"
 
 
 def create(body, **kw):
@@ -86,6 +87,11 @@ def create(body, **kw):
 
 def get_token(call_id="standup", body="{}", **kw):
     return event(TOKEN, f"/calls/{urllib.parse.quote(call_id, safe='')}", {"id": urllib.parse.quote(call_id, safe="")}, body, **kw)
+
+
+def end_call(call_id="standup", body='{"reason":"standup is over"}', **kw):
+    quoted = urllib.parse.quote(call_id, safe="")
+    return event(END, f"/calls/{quoted}/end", {"id": quoted}, body, **kw)
 
 
 FIXTURES = {
@@ -134,6 +140,17 @@ FIXTURES = {
     "get-call-token-not-object": get_token(body="42"),
     "get-call-token-forbidden-role": get_token(token=GUEST),
     "get-call-token-expired-token": get_token(token=EXPIRED),
+    # End Call
+    "end-call": end_call(),
+    "end-call-no-body": end_call(body=None),
+    "end-call-admin": end_call(body="{}", token=BOB),
+    "end-call-server-token": end_call(body='{"user_id":"carol","reason":null}', token=SERVER),
+    "end-call-unknown": end_call("no-such-call"),
+    "end-call-forbidden-role": end_call(token=GUEST),
+    "end-call-reason-too-long": end_call(body=json.dumps({"reason": "r" * 256})),
+    "end-call-reason-not-string": end_call(body='{"reason":["over"]}'),
+    "end-call-bad-id": end_call("bad id"),
+    "end-call-expired-token": end_call(token=EXPIRED),
 }
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ pub const FIXTURE_ENV: &[(&str, &str)] = &[
     ("AGORA_APP_CERTIFICATE", AGORA_CERT),
     (
         "CALLBRIDGE_GRANTS",
-        "user:create-call,join-call;admin:create-call,join-call;guest:",
+        "user:create-call,join-call;admin:create-call,join-call,end-call;guest:",
     ),
 ];
 
@@ -91,7 +91,8 @@ pub fn assert_stream_error(body: &Value, status: u16, code: i64) -> String {
     let message = body["message"].as_str().expect("message").to_string();
     assert!(
         message.starts_with("CreateCall failed with error: \"")
-            || message.starts_with("GetCallToken failed with error: \""),
+            || message.starts_with("GetCallToken failed with error: \"")
+            || message.starts_with("EndCall failed with error: \""),
         "message style: {message}"
     );
     assert!(body["duration"].as_str().unwrap().ends_with("ms"), "{body}");

@@ -6,7 +6,7 @@ use super::{Calls, Naming};
 use crate::domain::{Actor, Call, CallId, Ended, Permission};
 use crate::error::Error;
 use crate::providers::ProviderEnd;
-use crate::store::{CallReader, CallWriter, EndWrite, Settled, Storage};
+use crate::store::{CallReader, CallWriter, EndWrite, Settled, Storage, StoreError};
 
 /// Longest reason End Call accepts, in characters.
 pub const MAX_REASON_CHARS: usize = 255;
@@ -76,11 +76,20 @@ impl<S: Storage> Calls<S> {
                 at: now,
                 by: actor.user_id.clone(),
                 reason,
-                provider_pending: true,
+                // Nothing to tell a provider that cannot remove anyone (Agora without RESTful
+                // API credentials): no second write for it.
+                provider_pending: self.providers.ends_remotely(call.provider.kind()),
                 announce_pending: self.announcer.is_some(),
                 kick_rule: None,
             };
-            match writer.end(&call, &ended, now).await? {
+            let written = writer.end(&call, &ended, now).await.map_err(|e| match e {
+                StoreError::Unconfirmed(cause) => Error::Unavailable {
+                    message: "call storage did not confirm the end, so the call may or may not be recorded as ended; repeating the same request is safe".into(),
+                    cause: Some(cause),
+                },
+                e => Error::from(e),
+            })?;
+            match written {
                 EndWrite::Ended(call) => {
                     newly_ended = true;
                     call
