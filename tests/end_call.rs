@@ -801,3 +801,55 @@ async fn the_channel_is_told_once_in_each_mode_and_a_failure_is_completed_by_a_r
         assert_eq!(call["id"], "standup");
     }
 }
+
+/// The rules of Stream's old client models (stream-chat-android `VideoCallDtos.kt`, Swift
+/// `CallPayloads.swift`, Flutter `call_payload.dart`; see the README's Clients section): the
+/// fields each required keep their types whatever the call's state.
+fn assert_old_models_parse(call: &Value) {
+    for k in ["id", "provider", "type"] {
+        assert!(call[k].is_string(), "{k} in {call}");
+    }
+    assert!(
+        call["agora"].is_object() && call["hms"].is_object(),
+        "{call}"
+    );
+    assert!(call["agora"]["channel"].is_string(), "{call}");
+    assert!(call["hms"]["room_id"].is_string(), "{call}");
+    assert!(call["hms"]["room_name"].is_string(), "{call}");
+}
+
+#[tokio::test]
+async fn the_call_object_still_parses_under_the_old_models_in_every_state() {
+    let server = MockServer::start().await;
+    mount_room(&server).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/active-rooms/{ROOM_ID}/end-room")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"message": "session is ending"})),
+        )
+        .mount(&server)
+        .await;
+    let agora = Callbridge::new(config(), Arc::new(MemoryStore::new()));
+    let hms = hms_app(&server.uri(), Arc::new(MemoryStore::new()), &[]);
+    for app in [&agora, &hms] {
+        let limited = with_body(
+            "create-call",
+            r#"{"id":"Standup","type":"video","options":{"max_duration_seconds":3600}}"#,
+        );
+        let (status, created) = invoke(app, Operation::CreateCall, limited).await;
+        assert_eq!(status, 201, "{created}");
+        assert_old_models_parse(&created["call"]);
+        if let Some(uid) = created.get("agora_uid") {
+            let uid = uid.as_i64().unwrap();
+            assert!(
+                (1..=i64::from(i32::MAX)).contains(&uid),
+                "Android's Int: {uid}"
+            );
+        }
+        let (status, ended) = invoke(app, Operation::EndCall, event("end-call")).await;
+        assert_eq!(status, 200, "{ended}");
+        assert_old_models_parse(&ended["call"]);
+        assert_eq!(ended["call"]["state"], "ended");
+        assert!(secs(&ended["call"]["ends_at"]) > secs(&ended["call"]["ended_at"]));
+    }
+}

@@ -27,10 +27,19 @@ async fn create_call_returns_the_call_and_a_token_for_the_caller() {
     let (status, body) = create(&app, "create-call").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
-        body["call"],
+        stream_fields(&body["call"]),
         json!({"id":"standup","provider":"agora","type":"video",
                "agora":{"channel":"standup"},"hms":{"room_id":"","room_name":""}})
     );
+    let call = body["call"].as_object().unwrap();
+    assert_eq!(call["state"], "active");
+    assert_eq!(call["created_by"], "alice");
+    assert!(call["created_at"].as_str().unwrap().ends_with('Z'));
+    for k in ["ended_at", "ended_by", "ended_reason"] {
+        assert_eq!(call[k], Value::Null, "{k}");
+    }
+    assert!(!call.contains_key("ends_at"), "no time limit");
+    assert_eq!(call.len(), 11, "{call:?}");
     let t = assert_agora_token(&body, "alice", "standup");
     assert_eq!(t.content.expire, 3600);
     let now = std::time::SystemTime::now()

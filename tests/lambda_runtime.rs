@@ -182,6 +182,52 @@ async fn both_functions_answer_the_fixtures() {
     assert_eq!(status, 201);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_call_function_ends_what_create_call_created() {
+    let table = table().await;
+    let create_api = RuntimeApi::start().await;
+    let end_api = RuntimeApi::start().await;
+    let token_api = RuntimeApi::start().await;
+    let _create = spawn("create-call", &base_env(&create_api, &table), Stdio::null());
+    let _end = spawn("end-call", &base_env(&end_api, &table), Stdio::null());
+    let _token = spawn(
+        "get-call-token",
+        &base_env(&token_api, &table),
+        Stdio::null(),
+    );
+    let (status, body) = gateway_response(create_api.invoke(&fixture("create-call")).await);
+    assert_eq!(status, 201, "{body}");
+    let errors: &[(&str, u16, i64)] = &[
+        ("end-call-unknown", 404, 16),
+        ("end-call-forbidden-role", 403, 17),
+        ("end-call-reason-too-long", 400, 4),
+        ("end-call-reason-not-string", 400, 4),
+        ("end-call-bad-id", 400, 4),
+        ("end-call-expired-token", 401, 40),
+    ];
+    for (name, status, code) in errors {
+        let (s, body) = gateway_response(end_api.invoke(&fixture(name)).await);
+        assert_eq!(s, *status, "{name}: {body}");
+        assert_stream_error(&body, *status, *code);
+    }
+    let (status, body) = gateway_response(end_api.invoke(&fixture("end-call")).await);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["call"]["state"], "ended");
+    assert_eq!(body["call"]["ended_reason"], "standup is over");
+    for name in [
+        "end-call-no-body",
+        "end-call-admin",
+        "end-call-server-token",
+    ] {
+        let (status, again) = gateway_response(end_api.invoke(&fixture(name)).await);
+        assert_eq!(status, 200, "{name}: {again}");
+        assert_eq!(again["call"], body["call"], "{name}");
+    }
+    let (status, body) = gateway_response(token_api.invoke(&fixture("get-call-token")).await);
+    assert_eq!(status, 404, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("has ended"));
+}
+
 #[tokio::test]
 async fn logs_are_json_with_one_line_per_request_and_no_secrets_even_at_trace() {
     let table = table().await;

@@ -3,11 +3,12 @@
 //! (issue 4); each a median on the 2-core build machine.
 //! Run: `cargo bench -p callbridge` (or `make bench`).
 
-use callbridge::Callbridge;
+use callbridge::api::{ApiRequest, PathParams};
 use callbridge::domain::CallType;
 use callbridge::providers::agora::{self, AgoraConfig, AgoraRole};
 use callbridge::secret::Secret;
 use callbridge::store::memory::MemoryStore;
+use callbridge::{Callbridge, Operation};
 mod common;
 
 use common::{config_with, create_request, headers, token_request};
@@ -79,6 +80,64 @@ fn handlers(c: &mut Criterion) {
     });
 }
 
+/// The output of a future that completes without waiting (the memory store, Agora): setup
+/// code runs inside criterion's runtime, where `block_on` is not allowed.
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => panic!("the setup future waited"),
+    }
+}
+
+/// End Call on the memory store with Agora (budget: 25 us): ending a live call (one
+/// conditional write), and ending it again (a read).
+fn end_call(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let headers = headers();
+    let create_req = create_request(&headers);
+    let end_req = ApiRequest {
+        method: &http::Method::POST,
+        path: "/calls/call-messaging%3Ageneral/end",
+        params: Some(PathParams {
+            channel_type: None,
+            id: Some("call-messaging%3Ageneral"),
+        }),
+        operation: Some(Operation::EndCall),
+        query: Some("api_key=bench-key"),
+        headers: &headers,
+        body: br#"{"reason":"standup is over"}"#,
+    };
+    c.bench_function("end_call_handler", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                let app = Callbridge::new(config_with(&[]), MemoryStore::new());
+                let created = ready(app.handle(create_req));
+                assert_eq!(created.status(), 201);
+                app
+            },
+            |app| async move {
+                let r = app.handle(end_req).await;
+                assert_eq!(r.status(), 200);
+                app
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let app = Callbridge::new(config_with(&[]), MemoryStore::new());
+    rt.block_on(app.handle(create_req));
+    rt.block_on(app.handle(end_req));
+    c.bench_function("end_call_handler_ended_call", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = app.handle(end_req).await;
+            assert_eq!(r.status(), 200);
+        })
+    });
+}
+
 fn hms_token(c: &mut Criterion) {
     use callbridge::domain::{Call, ProviderDetails};
     use callbridge::domain::{CallId, ChannelCid};
@@ -122,5 +181,5 @@ fn hms_token(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, agora_token, handlers, hms_token);
+criterion_group!(benches, agora_token, handlers, end_call, hms_token);
 criterion_main!(benches);

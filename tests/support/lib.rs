@@ -84,6 +84,20 @@ pub fn assert_server_token(authorization: &str) {
     assert_eq!(claims, serde_json::json!({"server": true}));
 }
 
+/// The fields of a call object that Stream's own call model had (`id`, `provider`, `type`,
+/// `agora`, `hms`), without Callbridge's own.
+pub fn stream_fields(call: &Value) -> Value {
+    let keep = ["id", "provider", "type", "agora", "hms"];
+    Value::Object(
+        call.as_object()
+            .expect("a call object")
+            .iter()
+            .filter(|(k, _)| keep.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
 /// Asserts `body` is a Stream error with this status and code, and returns its message.
 pub fn assert_stream_error(body: &Value, status: u16, code: i64) -> String {
     assert_eq!(body["code"], code, "code in {body}");

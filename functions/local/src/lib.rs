@@ -510,6 +510,8 @@ mod tests {
                  "operation": "CreateCall", "function": "create-call"},
                 {"method": "POST", "path": "/calls/{id}",
                  "operation": "GetCallToken", "function": "get-call-token"},
+                {"method": "POST", "path": "/calls/{id}/end",
+                 "operation": "EndCall", "function": "end-call"},
             ])
         );
         assert_eq!(
