@@ -19,8 +19,13 @@ cfn-lint, which runs before it in the suite):
 - the HttpApi routes are exactly describe's routes (method, path, function);
 - IAM: inline statements only, exactly the DynamoDB actions describe lists for each function,
   on the table;
-- environment: every variable describe lists is set for both functions, except the deliberate
-  cloud omissions below, and nothing else is set (no typos);
+- environment: every variable describe lists is set for each function, except the deliberate
+  cloud omissions below, and nothing else is set (no typos); every variable holding a secret
+  (*_SECRET, *_CERTIFICATE) comes from a NoEcho parameter;
+- parameters: MaxCallSeconds accepts exactly what the code accepts for
+  CALLBRIDGE_MAX_CALL_SECONDS (0, or 60 to 86400);
+- timeouts: each function's Timeout is below the HTTP API's 30 s integration limit, so a slow
+  request is answered by the function rather than cut off;
 - tests/sam-env.json has, for each function, exactly the template's variables;
 - the table: key and TTL attribute (describe's), billing, point-in-time recovery, Retain
   policies;
@@ -65,9 +70,17 @@ PATHS = {
 }
 
 # Variables of config.rs VARIABLES that the template deliberately does not set in the cloud.
-# HMS_API_BASE_URL only points the tests at a mock 100ms server; unset, the code uses the real
-# 100ms API. (CALLBRIDGE_ALLOW_DEV_TOKENS is not here: the template sets it to "false".)
-LEFT_OUT_IN_CLOUD = {"HMS_API_BASE_URL"}
+# HMS_API_BASE_URL and AGORA_API_BASE_URL only point the tests at mock 100ms and Agora RESTful
+# servers; unset, the code uses the real APIs. (CALLBRIDGE_ALLOW_DEV_TOKENS is not here: the
+# template sets it to "false".)
+LEFT_OUT_IN_CLOUD = {"HMS_API_BASE_URL", "AGORA_API_BASE_URL"}
+
+# What config.rs accepts for CALLBRIDGE_MAX_CALL_SECONDS (MIN_DURATION_SECS, MAX_DURATION_SECS
+# of domain/call.rs; 0 is no limit), which the MaxCallSeconds parameter must accept exactly.
+MAX_CALL_SECONDS = (60, 86400)
+
+# API Gateway HTTP APIs wait at most 30 s for an integration.
+HTTP_API_TIMEOUT_SECONDS = 30
 
 # Variables the template must set to exactly this value.
 FIXED_VALUES = {"CALLBRIDGE_ALLOW_DEV_TOKENS": "false"}
@@ -117,6 +130,8 @@ APP_NAMESPACE = "Callbridge"
 APP_METRICS = {
     "ProviderFailures": ["FunctionName", "Provider"],
     "Throttled": ["FunctionName", "Operation"],
+    # Not alarmed (a count of normal events), but dashboards read it: pinned like the others.
+    "CallsEnded": ["FunctionName", "Provider", "Reason"],
 }
 FILTER_METRICS = {"ApiThrottled": ["ApiId"]}
 
@@ -451,6 +466,41 @@ class TemplateChecks(unittest.TestCase):
         for name in self.functions:
             unknown = set(effective_env(self.t, name)) - known
             self.assertEqual(sorted(unknown), [], f"{name}: variables the code never reads")
+
+    def test_secrets_come_from_noecho_parameters(self):
+        params = self.t.get("Parameters") or {}
+        checked = 0
+        for name in self.functions:
+            for var, value in effective_env(self.t, name).items():
+                if not re.search(r"(SECRET|CERTIFICATE)$", var):
+                    continue
+                ref = value.get("Ref") if isinstance(value, dict) else None
+                self.assertIn(ref, params, f"{name}: {var} must Ref a parameter")
+                self.assertIs(params[ref].get("NoEcho"), True, f"{name}: {var} ({ref}) NoEcho")
+                checked += 1
+        self.assertGreater(checked, 0, "no secret variables found")
+
+    def test_max_call_seconds_accepts_what_the_code_accepts(self):
+        param = (self.t.get("Parameters") or {}).get("MaxCallSeconds") or {}
+        self.assertEqual(param.get("Type"), "String", "MaxCallSeconds (a pattern needs a String)")
+        self.assertEqual(param.get("Default"), "0", "MaxCallSeconds: no limit by default")
+        pattern = param.get("AllowedPattern")
+        self.assertIsInstance(pattern, str, "MaxCallSeconds: AllowedPattern")
+        low, high = MAX_CALL_SECONDS
+        # CloudFormation matches the whole value (Java regex); fullmatch does the same here.
+        wrong = [n for n in range(0, high + 1000)
+                 if bool(re.fullmatch(pattern, str(n))) != (n == 0 or low <= n <= high)]
+        self.assertEqual(wrong[:10], [], f"MaxCallSeconds: {pattern} is wrong for these")
+        for bad in ["", "-1", "060", "1e3", " 60", "60.0", "3600s"]:
+            self.assertIsNone(re.fullmatch(pattern, bad), f"MaxCallSeconds accepts {bad!r}")
+        env = effective_env(self.t, next(iter(self.functions)))
+        self.assertEqual(env.get("CALLBRIDGE_MAX_CALL_SECONDS"), {"Ref": "MaxCallSeconds"})
+
+    def test_function_timeouts_fit_the_http_api(self):
+        for name in self.functions:
+            timeout = self.effective_properties(name).get("Timeout")
+            self.assertIsInstance(timeout, int, f"{name}: Timeout")
+            self.assertLess(timeout, HTTP_API_TIMEOUT_SECONDS, name)
 
     def test_fixed_values_and_table_name(self):
         for name in self.functions:
