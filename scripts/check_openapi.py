@@ -6,10 +6,11 @@
 2. The real local server (target/debug/callbridge-local) is started three times on free
    loopback ports, each with a cleaned environment (PATH plus its own settings):
    - the sandbox (Agora, demo credentials), exactly as `make run` starts it;
-   - a 100ms deployment whose HMS_API_BASE_URL points at a mock 100ms REST API run here;
+   - a 100ms deployment whose HMS_API_BASE_URL points at a mock 100ms REST API run here (rooms,
+     and the end-room of End Call, which fails for some rooms);
    - an Agora deployment on DynamoDB whose endpoint is a mock run here that throttles, fails
      or answers according to the call id (for 429, 503 and the store's 201/404).
-   Real requests for success and error cases of both operations are sent; every answer's
+   Real requests for success and error cases of the three operations are sent; every answer's
    status must be documented for its operation, its body must validate against the documented
    schema for that status, its documented headers (Retry-After, Allow) must be present and
    valid. Requests the server accepts must be valid for the spec, and requests it refuses for
@@ -172,7 +173,16 @@ class Operation:
 
 CREATE = Operation("/channels/{type}/{id}/call")
 TOKEN = Operation("/calls/{id}")
-OPERATIONS = {CREATE.id: CREATE, TOKEN.id: TOKEN}
+END = Operation("/calls/{id}/end")
+OPERATIONS = {CREATE.id: CREATE, TOKEN.id: TOKEN, END.id: END}
+
+RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
+
+
+def unix(ts):
+    """Unix seconds of an RFC 3339 UTC time as the server writes it."""
+    import calendar
+    return calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,21 +334,30 @@ class QuietHandler(http.server.BaseHTTPRequestHandler):
 
 
 def hms_mock_handler():
-    """The part of 100ms's REST API Callbridge uses: POST /v2/rooms. Room names starting with
-    hms-400, hms-403, hms-429 or hms-500 get that status; every other name gets its room."""
-    state = {"rooms": [], "lock": threading.Lock(), "count": 0}
+    """The part of 100ms's REST API Callbridge uses: POST /v2/rooms and
+    POST /v2/active-rooms/{room_id}/end-room. Room names starting with hms-400, hms-403,
+    hms-429 or hms-500 get that status from /rooms; every other name gets its room. End-room
+    answers 500 for rooms whose name starts with hms-end-500 while `state["end_fails"]` is
+    true, 403 for hms-end-403 (refused credentials), 404 (no active session) for
+    hms-end-idle, and 200 otherwise."""
+    state = {"rooms": [], "lock": threading.Lock(), "count": 0, "by_id": {}, "ended": [],
+             "end_fails": True}
+    end_room = re.compile(r"^/v2/active-rooms/([^/]+)/end-room$")
 
     class Handler(QuietHandler):
         def do_POST(self):
             raw = self.read_body()
-            if self.path != "/v2/rooms":
-                return self.answer(404, {"code": 404, "message": "not found"})
             auth = self.headers.get("Authorization", "")
             try:
                 claims = jwt_claims(auth.removeprefix("Bearer "), HMS_SECRET)
                 assert claims["type"] == "management" and claims["access_key"] == HMS_ACCESS_KEY
             except Exception:
                 return self.answer(401, {"code": 401, "message": "invalid management token"})
+            m = end_room.match(self.path)
+            if m:
+                return self.end(m.group(1), raw)
+            if self.path != "/v2/rooms":
+                return self.answer(404, {"code": 404, "message": "not found"})
             try:
                 req = json.loads(raw)
                 name = req["name"]
@@ -374,7 +393,23 @@ def hms_mock_handler():
                 "created_at": "2026-11-29T03:00:00.000Z",
                 "updated_at": "2026-11-29T03:00:00.000Z",
             }
+            with state["lock"]:
+                state["by_id"][room["id"]] = name
             return self.answer(200, room)
+
+        def end(self, room_id, raw):
+            with state["lock"]:
+                name = state["by_id"].get(room_id)
+                state["ended"].append((name, json.loads(raw or b"{}")))
+            if name is None:
+                return self.answer(404, {"code": 404, "message": "room not found"})
+            if name.startswith("hms-end-500") and state["end_fails"]:
+                return self.answer(500, {"code": 500, "message": "internal error"})
+            if name.startswith("hms-end-403"):
+                return self.answer(403, {"code": 403, "message": "access denied"})
+            if name.startswith("hms-end-idle"):
+                return self.answer(404, {"code": 404, "message": "no active session"})
+            return self.answer(200, {"message": "session termination is in progress"})
 
     Handler.state = state
     return Handler
@@ -502,7 +537,7 @@ class SpecCheck(unittest.TestCase):
             data = body
         resp = http_request(self.server.port, method, url, headers, data)
         self.check_response(op, resp, f"{method} {url}")
-        if method == "POST" and resp.status == 201:
+        if method == "POST" and resp.status in (200, 201):
             problems = self.request_problems(op, params, data)
             self.assertEqual(problems, [], f"the server accepted {data!r} but the document "
                                            f"refuses it")
@@ -594,6 +629,21 @@ class SpecCheck(unittest.TestCase):
     def get_token(self, call_id, body=UNSET, **kw):
         return self.send(TOKEN, {"id": call_id}, body={} if body is UNSET else body, **kw)
 
+    def end_call(self, call_id, body=UNSET, **kw):
+        return self.send(END, {"id": call_id}, body={} if body is UNSET else body, **kw)
+
+    def assertEnded(self, resp, call_id, by, reason=None):
+        """A 200 End Call answer for this call, ended by `by`."""
+        self.assertEqual(resp.status, 200, resp)
+        b = resp.json()
+        call = b["call"]
+        self.assertEqual((call["id"], call["state"], call["ended_by"], call["ended_reason"]),
+                         (call_id, "ended", by, reason))
+        self.assertRegex(call["ended_at"], RFC3339)
+        self.assertLessEqual(abs(unix(call["ended_at"]) - time.time()), 120)
+        self.assertLessEqual(unix(call["created_at"]), unix(call["ended_at"]))
+        return b
+
     # -- common cases for every deployment --------------------------------------------------
 
     def check_401s(self, op, params, body):
@@ -661,11 +711,12 @@ class Document(unittest.TestCase):
         self.assertTrue(str(SPEC.get("openapi", "")).startswith("3.1."), SPEC.get("openapi"))
         validate_spec(SPEC, cls=OpenAPIV31SpecValidator)
 
-    def test_describes_both_operations_and_only_them(self):
+    def test_describes_the_three_operations_and_only_them(self):
         ops = {(p, m) for p, item in SPEC["paths"].items() for m in item
                if m in ("get", "put", "post", "delete", "options", "head", "patch", "trace")}
-        self.assertEqual(ops, {("/channels/{type}/{id}/call", "post"), ("/calls/{id}", "post")})
-        self.assertEqual(set(OPERATIONS), {"createCall", "getCallToken"})
+        self.assertEqual(ops, {("/channels/{type}/{id}/call", "post"), ("/calls/{id}", "post"),
+                               ("/calls/{id}/end", "post")})
+        self.assertEqual(set(OPERATIONS), {"createCall", "getCallToken", "endCall"})
 
     def test_documents_every_error_status_and_its_headers(self):
         expected = {
@@ -673,6 +724,8 @@ class Document(unittest.TestCase):
                            "503"},
             "getCallToken": {"201", "400", "401", "403", "404", "405", "413", "429", "500",
                              "502", "503"},
+            "endCall": {"200", "400", "401", "403", "404", "405", "413", "429", "500", "502",
+                        "503"},
         }
         for op in OPERATIONS.values():
             with self.subTest(op.id):
@@ -687,7 +740,7 @@ class Document(unittest.TestCase):
                         self.assertIn("retry-after", headers, status)
                     if status == "405":
                         self.assertTrue(headers.get("allow", {}).get("required"), status)
-                    if status != "201":
+                    if status not in ("200", "201"):
                         schema = json.dumps(doc["content"]["application/json"]["schema"])
                         self.assertIn(f"#/components/schemas/Status{status}", schema)
                         self.assertIn(f"#/components/schemas/{op.id[0].upper()}{op.id[1:]}Error",
@@ -782,6 +835,47 @@ class Document(unittest.TestCase):
                 t.check_response(TOKEN, r, "bad")
             r.headers["retry-after"] = "1"
             t.check_response(TOKEN, r, "good")
+
+    def test_the_check_fails_on_end_call_answers_the_document_does_not_allow(self):
+        t = SpecCheck()
+        call = {"id": "standup", "provider": "agora", "type": "video",
+                "agora": {"channel": "standup"}, "hms": {"room_id": "", "room_name": ""},
+                "state": "ended", "created_at": "2026-12-06T08:44:34Z", "created_by": "alice",
+                "ended_at": "2026-12-06T09:00:00Z", "ended_by": "alice", "ended_reason": None}
+        removed = {"duration": "0.31ms", "call": call, "participants_removed": True}
+        kept = {**removed, "participants_removed": False,
+                "tokens_valid_until": "2026-12-06T10:00:00Z", "note": "tokens stay valid"}
+        for body in (removed, kept, {**removed, "call": {**call, "ends_at": call["ended_at"]}}):
+            r = Response(200, {"content-type": "application/json"}, json.dumps(body).encode())
+            t.check_response(END, r, "good")
+        active = {**call, "state": "active", "ended_at": None, "ended_by": None}
+        bad = [
+            (201, removed),  # End Call answers 200
+            (200, {**removed, "call": active}),  # the answered call is ended
+            (200, {**removed, "call": {**call, "ended_at": None}}),  # ended without a time
+            (200, {**removed, "call": {**call, "ended_at": "2026-12-06 09:00:00"}}),
+            (200, {**removed, "call": {k: v for k, v in call.items() if k != "state"}}),
+            (200, {**removed, "call": {**call, "ended_reason": "r" * 256}}),
+            (200, {k: v for k, v in kept.items() if k != "note"}),  # not removed, no note
+            (200, {**removed, "note": "x"}),  # removed, yet a note
+            (200, {**removed, "participants_removed": "yes"}),
+            (200, {**removed, "token": "007x"}),  # extra property
+        ]
+        for status, body in bad:
+            with self.subTest(status=status, body=body):
+                r = Response(status, {"content-type": "application/json"},
+                             json.dumps(body).encode())
+                with self.assertRaises(AssertionError):
+                    t.check_response(END, r, "bad")
+        # Create Call answers an active call.
+        created = {"duration": "0.31ms", "token": "007eJxTYA==", "agora_uid": 1,
+                   "agora_app_id": "0" * 32, "call": active}
+        r = Response(201, {"content-type": "application/json"}, json.dumps(created).encode())
+        t.check_response(CREATE, r, "good")
+        r = Response(201, {"content-type": "application/json"},
+                     json.dumps({**created, "call": call}).encode())
+        with self.assertRaises(AssertionError):
+            t.check_response(CREATE, r, "bad")
 
 
 class AgoraSandbox(LiveServer):
@@ -981,6 +1075,121 @@ class AgoraSandbox(LiveServer):
     def test_get_call_token_405_413(self):
         self.check_405_and_413(TOKEN, {"id": "anything"})
 
+    # End Call
+
+    def test_end_call_200_without_agora_credentials_then_404_has_ended(self):
+        created = self.assertAgoraCall(self.create("end-agora"), "end-agora")
+        self.assertEqual(created["call"]["state"], "active")
+        self.assertIsNone(created["call"]["ended_at"])
+        self.assertNotIn("ends_at", created["call"])
+        r = self.get_token("end-agora", token=self.token("bob"))
+        self.assertEqual(r.status, 201, r)
+        for label, body in (("no body", None), ("blank", " "), ("{}", {})):
+            with self.subTest(label):
+                b = self.assertEnded(self.end_call("end-agora", body=body), "end-agora", "alice")
+                # The sandbox has no Agora RESTful API credentials: tokens stay valid.
+                self.assertIs(b["participants_removed"], False)
+                self.assertIn("AGORA_CUSTOMER_ID", b["note"])
+                until = unix(b["tokens_valid_until"])
+                self.assertLessEqual(until, unix(b["call"]["ended_at"]) + 3600)
+                self.assertGreater(until, time.time())
+                self.assertEqual(b["call"]["created_at"], created["call"]["created_at"])
+        r = self.get_token("end-agora", token=self.token("bob"))
+        self.assertError(r, 404, 16, contains='call "end-agora" has ended')
+        # The id of an ended call starts a new call.
+        r = self.create("end-agora", token=self.token("bob"))
+        again = self.assertAgoraCall(r, "end-agora", user="bob")
+        self.assertEqual((again["call"]["state"], again["call"]["created_by"]), ("active", "bob"))
+        self.assertEqual(self.get_token("end-agora").status, 201)
+
+    def test_end_call_200_twice_answers_the_same_end(self):
+        self.assertAgoraCall(self.create("end-twice"), "end-twice")
+        first = self.assertEnded(self.end_call("end-twice", body={"reason": "done"}),
+                                 "end-twice", "alice", "done")
+        admin = self.token("ada", role="admin")
+        second = self.assertEnded(self.end_call("END-TWICE", body={"reason": "other"},
+                                                token=admin), "end-twice", "alice", "done")
+        self.assertEqual(second["call"], first["call"])
+        self.assertEqual(second["tokens_valid_until"], first["tokens_valid_until"])
+
+    def test_end_call_200_who_may_end(self):
+        server = jwt({"server": True}, self.secret)
+        cases = [
+            ("the creator", "end-who-1", self.token("alice"), {}, "alice"),
+            ("an admin (end-call)", "end-who-2", self.token("ada", role="admin"), {}, "ada"),
+            ("a server token", "end-who-3", server, {"user_id": "bob"}, "bob"),
+            ("a server token, user object", "end-who-4", server,
+             {"user": {"id": "carol", "role": "guest"}, "reason": None}, "carol"),
+        ]
+        for label, call_id, token, body, by in cases:
+            with self.subTest(label):
+                self.assertAgoraCall(self.create(call_id), call_id)
+                self.assertEnded(self.end_call(call_id, body=body, token=token), call_id, by)
+
+    def test_end_call_403_not_the_creator_nor_granted(self):
+        self.assertAgoraCall(self.create("end-forbidden"), "end-forbidden")
+        for user, role in (("bob", None), ("gus", "guest")):
+            with self.subTest(user=user):
+                r = self.end_call("end-forbidden", token=self.token(user, role=role))
+                self.assertError(r, 403, 17, contains="not allowed to perform action end-call")
+        r = self.get_token("end-forbidden")
+        self.assertEqual(r.status, 201, r)  # still active
+
+    def test_end_call_404_unknown_call(self):
+        r = self.end_call("no-such-call-to-end")
+        self.assertError(r, 404, 16, contains='call "no-such-call-to-end" does not exist')
+        # The call is read before who may end it is decided.
+        r = self.end_call("no-such-call-to-end", token=self.token("gus", role="guest"))
+        self.assertError(r, 404, 16)
+
+    def test_end_call_400(self):
+        self.assertAgoraCall(self.create("end-bad"), "end-bad")
+        cases = [
+            ("reason too long", "end-bad", {"reason": "r" * 256}, "longer than 255 characters"),
+            ("reason a number", "end-bad", {"reason": 5}, "reason must be a string"),
+            ("reason an array", "end-bad", {"reason": ["a"]}, "reason must be a string"),
+            ("reason an object", "end-bad", {"reason": {}}, "reason must be a string"),
+            ("bad id", "bad id", {}, "call id contains"),
+            ("id too long", "z" * 65, {}, "limit is 64"),
+            ("malformed JSON", "end-bad", "{", "not valid JSON"),
+            ("array body", "end-bad", "[]", "must be a JSON object"),
+        ]
+        for label, call_id, body, needle in cases:
+            with self.subTest(label):
+                r = self.end_call(call_id, body=body, spec_rejects=True)
+                self.assertError(r, 400, 4, contains=needle)
+                self.assertTrue(r.json()["message"].startswith('EndCall failed with error: "'))
+        with self.subTest("255 characters is not too long"):
+            b = self.assertEnded(self.end_call("end-bad", body={"reason": "é" * 255}),
+                                 "end-bad", "alice", "é" * 255)
+            self.assertEqual(len(b["call"]["ended_reason"]), 255)
+        r = self.end_call("end-bad", body=None, token=jwt({"server": True}, self.secret))
+        self.assertError(r, 400, 4, contains="must name the user")
+
+    def test_end_call_401(self):
+        self.check_401s(END, {"id": "auth"}, {})
+
+    def test_end_call_405_413(self):
+        self.check_405_and_413(END, {"id": "anything"})
+
+    def test_time_limit_ends_at_and_capped_tokens(self):
+        r = self.create(None, body={"id": "limited", "type": "video",
+                                    "options": {"max_duration_seconds": 60}})
+        b = self.assertAgoraCall(r, "limited")
+        call = b["call"]
+        self.assertEqual(unix(call["ends_at"]) - unix(call["created_at"]), 60)
+        self.assertEqual(call["state"], "active")
+        ended = self.assertEnded(self.end_call("limited"), "limited", "alice")
+        self.assertEqual(ended["call"]["ends_at"], call["ends_at"])
+        self.assertLessEqual(unix(ended["tokens_valid_until"]), unix(call["ends_at"]))
+        for label, value in (("too short", 59), ("too long", 86401), ("a string", "60"),
+                             ("a float", 60.5)):
+            with self.subTest(label):
+                r = self.create(None, body={"id": "limited-bad", "type": "video",
+                                            "options": {"max_duration_seconds": value}},
+                                spec_rejects=True)
+                self.assertError(r, 400, 4, contains="max_duration_seconds")
+
 
 class Hms(LiveServer):
     """A 100ms deployment, against a mock of 100ms's REST API."""
@@ -995,6 +1204,7 @@ class Hms(LiveServer):
         cls.mock = MockServer(handler)
         cls.addClassCleanup(cls.mock.stop)
         cls.rooms = handler.state["rooms"]
+        cls.hms_state = handler.state
         return {
             "CALLBRIDGE_PROVIDER": "hms",
             "CALLBRIDGE_MEMBERSHIP": "off",
@@ -1130,6 +1340,62 @@ class Hms(LiveServer):
         self.assertError(r, 429, 9, contains="rate limiting")
         self.assertEqual(r.headers.get("retry-after"), "1")
 
+    def ends_of(self, name):
+        return [body for n, body in self.hms_state["ended"] if n == name]
+
+    def test_end_call_200_ends_the_session(self):
+        created = self.assertHmsCall(self.create("hms-end-ok"), "hms-end-ok")
+        b = self.assertEnded(self.end_call("hms-end-ok", body={"reason": "over"}),
+                             "hms-end-ok", "alice", "over")
+        self.assertIs(b["participants_removed"], True)
+        self.assertNotIn("tokens_valid_until", b)
+        self.assertNotIn("note", b)
+        self.assertEqual(b["call"]["hms"], created["call"]["hms"])
+        self.assertEqual(self.ends_of("hms-end-ok"), [{"reason": "over", "lock": False}])
+        r = self.get_token("hms-end-ok")
+        self.assertError(r, 404, 16, contains="has ended")
+        # Ended twice: the same answer, 100ms is not asked again.
+        again = self.assertEnded(self.end_call("hms-end-ok"), "hms-end-ok", "alice", "over")
+        self.assertEqual(again["call"], b["call"])
+        self.assertEqual(len(self.ends_of("hms-end-ok")), 1)
+        # No active session (404) is done too.
+        self.assertHmsCall(self.create("hms-end-idle"), "hms-end-idle")
+        b = self.assertEnded(self.end_call("hms-end-idle"), "hms-end-idle", "alice")
+        self.assertIs(b["participants_removed"], True)
+
+    def test_end_call_502_when_100ms_fails_then_a_repeat_completes_it(self):
+        self.assertHmsCall(self.create("hms-end-500-a"), "hms-end-500-a")
+        r = self.end_call("hms-end-500-a", body={"reason": "first"})
+        self.assertError(r, 502, -1, contains='call "hms-end-500-a" is ended')
+        self.assertIn("repeating the same request retries", r.json()["message"])
+        self.assertEqual(r.headers.get("retry-after"), "1")
+        self.assertEqual(len(self.ends_of("hms-end-500-a")), 2)  # one retry
+        # Recorded as ended all the same.
+        r = self.get_token("hms-end-500-a")
+        self.assertError(r, 404, 16, contains="has ended")
+        self.hms_state["end_fails"] = False
+        try:
+            b = self.assertEnded(self.end_call("hms-end-500-a", body={"reason": "second"}),
+                                 "hms-end-500-a", "alice", "first")
+            self.assertIs(b["participants_removed"], True)
+            self.assertEqual(len(self.ends_of("hms-end-500-a")), 3)
+        finally:
+            self.hms_state["end_fails"] = True
+
+    def test_end_call_502_when_100ms_refuses_the_credentials(self):
+        self.assertHmsCall(self.create("hms-end-403"), "hms-end-403")
+        r = self.end_call("hms-end-403")
+        self.assertError(r, 502, -1, contains="100ms refused the configured credentials")
+        self.assertIsNone(r.headers.get("retry-after"))
+
+    def test_create_call_400_max_duration_out_of_100ms_range(self):
+        for value in (60, 119):
+            with self.subTest(value=value):
+                r = self.create(None, body={"id": "hms-short", "type": "video",
+                                            "options": {"max_duration_seconds": value}},
+                                spec_rejects=True)
+                self.assertError(r, 400, 4, contains="max_duration_seconds")
+
     def test_create_call_401_403(self):
         r = self.create("hms-auth", token=jwt({"user_id": "alice"}, SANDBOX_SECRET))
         self.assertError(r, 401, 43)
@@ -1176,6 +1442,18 @@ class Members(LiveServer):
         r = self.get_token("members-1", token=self.token("alice"))
         self.assertEqual(r.status, 201, r)
 
+    def test_end_call_members_only(self):
+        r = self.create("members-end", token=self.token("alice"))
+        self.assertEqual(r.status, 201, r)
+        r = self.end_call("members-end", token=self.token("bob", role="admin"))
+        self.assertError(r, 403, 17, contains="not a member of this call's channel")
+        r = self.end_call("members-end", token=self.token("stream-500", role="admin"))
+        self.assertError(r, 502, -1, contains="Stream Chat did not answer")
+        r = self.get_token("members-end", token=self.token("alice"))
+        self.assertEqual(r.status, 201, r)  # nothing was ended
+        self.assertEnded(self.end_call("members-end", token=self.token("alice")),
+                         "members-end", "alice")
+
     def test_502_when_stream_fails_and_server_tokens_are_not_checked(self):
         r = self.create("members-4", token=self.token("alice"))
         self.assertEqual(r.status, 201, r)
@@ -1221,6 +1499,9 @@ class DynamoDbFailures(LiveServer):
         r = self.get_token("throttle-1")
         self.assertError(r, 429, 9)
         self.assertTrue(r.json()["message"].startswith("GetCallToken"))
+        r = self.end_call("throttle-1")
+        self.assertError(r, 429, 9)
+        self.assertTrue(r.json()["message"].startswith("EndCall"))
 
     def test_503_when_storage_fails(self):
         r = self.create("down-1")
@@ -1229,6 +1510,9 @@ class DynamoDbFailures(LiveServer):
         self.assertEqual(r.headers.get("retry-after"), "1")
         r = self.get_token("down-1")
         self.assertError(r, 503, -1, contains="call storage is unavailable; nothing was changed")
+        r = self.end_call("down-1")
+        self.assertError(r, 503, -1, contains="call storage is unavailable; nothing was changed")
+        self.assertEqual(r.headers.get("retry-after"), "1")
 
     def test_201_and_404_when_storage_answers(self):
         r = self.create("ok-1")
@@ -1236,6 +1520,8 @@ class DynamoDbFailures(LiveServer):
         self.assertEqual(r.json()["agora_app_id"], DDB_AGORA_APP_ID)
         r = self.get_token("ok-1")  # the mock stores nothing
         self.assertError(r, 404, 16)
+        r = self.end_call("ok-1")
+        self.assertError(r, 404, 16, contains='call "ok-1" does not exist')
 
 
 # ---------------------------------------------------------------------------------------------
