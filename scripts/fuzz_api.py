@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Fuzzes both operations of the local server against openapi.yaml with schemathesis.
+"""Fuzzes the three operations of the local server against openapi.yaml with schemathesis.
 
 Starts the debug callbridge-local binary on 127.0.0.1 and a free port (CALLBRIDGE_PORT=0; the
 port is read from its banner), in a cleaned environment: PATH plus a fixed test deployment
 (its own Stream key and secret, Agora test credentials, the in-memory store). Then runs
-`schemathesis run` on openapi.yaml with scripts/fuzz_api.toml (bounded, about 3,900 requests;
+`schemathesis run` on openapi.yaml with scripts/fuzz_api.toml (bounded, about 5,300 requests;
 deterministic: the same requests on every run but for server-generated call ids) and
 scripts/fuzz_hooks.py (api_key and signed HS256 tokens, user or server tokens by case).
 Examples, coverage, fuzzing and stateful phases, positive and negative cases; it fails on
@@ -73,7 +73,7 @@ SERVER_ENV = {
     "CALLBRIDGE_PORT": "0",
     "RUST_LOG": "info",
 }
-# The whole schemathesis run; it normally takes under a minute on two cores.
+# The whole schemathesis run; it normally takes a minute or two on two cores.
 RUN_TIMEOUT = 300
 
 
