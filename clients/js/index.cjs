@@ -1,5 +1,7 @@
 'use strict';
-// Create Call and Get Call Token on a Callbridge server, through a connected stream-chat client.
+// Create Call and Get Call Token on a Callbridge server, through a connected stream-chat client;
+// and Callbridge's own End Call (POST /calls/{id}/end, no stream-chat counterpart), sent the same
+// way as Get Call Token.
 //
 // What stream-chat 8.x sent, read from its source (npm stream-chat@8.61.0):
 //   src/channel.ts  createCall(options) = client.post(this._channelURL() + '/call', options),
@@ -23,7 +25,7 @@ const PATCHED = Symbol.for('callbridge-stream-chat.createCall');
 const WRAPPED = Symbol.for('callbridge-stream-chat.channel');
 
 /**
- * Create Call and Get Call Token on the Callbridge at `baseURL`, sent by `client` (a
+ * Create Call, Get Call Token and End Call on the Callbridge at `baseURL`, sent by `client` (a
  * StreamChat with a connected user, or a server-side client).
  */
 function callbridge(client, baseURL) {
@@ -47,6 +49,18 @@ function callbridge(client, baseURL) {
       }
       const url = `${base}/calls/${encodeURIComponent(callID)}`;
       return send(client, base, url, { ...options }, isTokenResponse);
+    },
+    // The body is `{}`, or `{reason}` (a string of at most 255 characters), and for a
+    // server-side client `user_id`: what End Call reads. Callbridge judges the values.
+    async endCall(callID, options = {}) {
+      if (typeof callID !== 'string' || callID === '') {
+        throw new TypeError('endCall(callID): callID must be a non-empty string');
+      }
+      if (!options || typeof options !== 'object' || Array.isArray(options)) {
+        throw new TypeError('endCall(callID, options): options must be an object like {reason: "..."}');
+      }
+      const url = `${base}/calls/${encodeURIComponent(callID)}/end`;
+      return send(client, base, url, { ...options }, isEndCallResponse);
     },
   });
 }
@@ -144,6 +158,11 @@ function describe(data) {
 
 function isTokenResponse(data) {
   return !!data && typeof data === 'object' && typeof data.token === 'string';
+}
+
+function isEndCallResponse(data) {
+  return !!data && typeof data === 'object' && typeof data.participants_removed === 'boolean'
+    && !!data.call && typeof data.call === 'object' && typeof data.call.id === 'string';
 }
 
 function isCreateCallResponse(data) {

@@ -1,4 +1,4 @@
-// Types of callbridge-stream-chat: the call object, both responses, each provider's options.
+// Types of callbridge-stream-chat: the call object, the responses, each provider's options.
 // The shapes are Callbridge's answers (README "API"); stream-chat 8.x typed them as
 // CreateCallResponse / GetCallTokenResponse in src/types.ts, with fewer fields.
 
@@ -16,7 +16,10 @@ export interface HMSCall {
   room_name: string;
 }
 
-/** A call, as Create Call answers it. Both `agora` and `hms` are always present. */
+/** `ended` once End Call ended the call or its time limit (`ends_at`) passed. */
+export type CallState = 'active' | 'ended';
+
+/** A call, as Create Call and End Call answer it. Both `agora` and `hms` are always present. */
 export interface Call {
   /** The canonical (ASCII-lowercased) call id. */
   id: string;
@@ -24,10 +27,25 @@ export interface Call {
   type: CallType;
   agora: AgoraCall;
   hms: HMSCall;
+  state: CallState;
+  /** RFC 3339, UTC (like "2026-12-06T08:44:34Z"), as are the other times. */
+  created_at: string;
+  /** User id of the creator. */
+  created_by: string;
+  /** When the call ends by its time limit; absent for a call without one. */
+  ends_at?: string;
+  /** Null while active. */
+  ended_at: string | null;
+  /** Who ended it; null while active, or when its time limit ended it. */
+  ended_by: string | null;
+  ended_reason: string | null;
 }
 
-/** Agora calls ignore `options`. */
-export type AgoraCallOptions = Record<string, unknown>;
+/** Agora calls ignore every option but `max_duration_seconds`. */
+export type AgoraCallOptions = Record<string, unknown> & {
+  /** The call's time limit in seconds, 60 to 86400. */
+  max_duration_seconds?: number;
+};
 
 /** The room fields Callbridge forwards to 100ms's `POST /rooms`; any other key is a 400. */
 export interface HMSCallOptions {
@@ -37,7 +55,7 @@ export interface HMSCallOptions {
   description?: string;
   /** 0 to 2500, to 20000 with `large_room`. */
   size?: number;
-  /** 120 to 43200. */
+  /** 120 to 43200; also the call's time limit. */
   max_duration_seconds?: number;
   large_room?: boolean;
 }
@@ -55,6 +73,13 @@ export interface CreateCallOptions<Options = AgoraCallOptions | HMSCallOptions> 
 
 export interface GetCallTokenOptions {
   /** Server-side clients only: the user the token is for. */
+  user_id?: string;
+}
+
+export interface EndCallOptions {
+  /** Why the call ended, at most 255 characters; kept as the call's `ended_reason`. */
+  reason?: string | null;
+  /** Server-side clients only: the user who ends the call. */
   user_id?: string;
 }
 
@@ -85,6 +110,16 @@ export type CreateCallResponse =
   | (HMSCallTokenResponse & { call: Call & { provider: 'hms' } });
 
 /**
+ * End Call's answer: the call, ended, and whether everyone was removed from it. Agora without
+ * RESTful API credentials removes nobody: tokens already issued stay valid until
+ * `tokens_valid_until`, and `note` says so.
+ */
+export type EndCallResponse = Answer & { call: Call & { state: 'ended' } } & (
+  | { participants_removed: true; tokens_valid_until?: undefined; note?: undefined }
+  | { participants_removed: false; tokens_valid_until: string; note: string }
+);
+
+/**
  * What this kit needs of a StreamChat client (stream-chat 8.x or 9.x): its public `post`, which
  * adds the user's token, `api_key` and Stream's headers and refreshes an expired token.
  */
@@ -107,6 +142,12 @@ export interface Callbridge {
   createCall(channel: ChannelLike | string, options: CreateCallOptions): Promise<CreateCallResponse>;
   /** `POST {baseURL}/calls/{callID}` with `options` (`{}` or `{user_id}`) as the body. */
   getCallToken(callID: string, options?: GetCallTokenOptions): Promise<GetCallTokenResponse>;
+  /**
+   * `POST {baseURL}/calls/{callID}/end` with `options` (`{}`, `{reason}`, and `user_id` for
+   * server-side clients) as the body. The call's creator, a role granted `end-call` or a
+   * server-side client may end it; ending an ended call answers the same end.
+   */
+  endCall(callID: string, options?: EndCallOptions): Promise<EndCallResponse>;
 }
 
 /**
@@ -129,7 +170,7 @@ export interface CallbridgeUnreachableError extends Error {
   cause: unknown;
 }
 
-/** Create Call and Get Call Token on the Callbridge at `baseURL`, sent by `client`. */
+/** Create Call, Get Call Token and End Call on the Callbridge at `baseURL`, sent by `client`. */
 export function callbridge(client: StreamChatLike, baseURL: string): Callbridge;
 
 /**

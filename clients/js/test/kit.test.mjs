@@ -59,13 +59,20 @@ for (const major of [8, 9]) {
       const calls = callbridge(alice, `${cb.base}/`);
       assert.equal(calls.baseURL, cb.base);
       const res = await calls.createCall(alice.channel('messaging', 'general'), { id: callId, type: 'video' });
-      assert.deepEqual(res.call, {
+      const { created_at: createdAt, ...call } = res.call;
+      assert.deepEqual(call, {
         id: callId.toLowerCase(),
         provider: 'agora',
         type: 'video',
         agora: { channel: callId.toLowerCase() },
         hms: { room_id: '', room_name: '' },
+        state: 'active',
+        created_by: 'alice',
+        ended_at: null,
+        ended_by: null,
+        ended_reason: null,
       });
+      assert.match(createdAt, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
       assert.match(res.token, /^007eJ/);
       assert.equal(res.agora_uid, agoraUid('alice'));
       assert.equal(res.agora_app_id, AGORA_APP_ID);
@@ -99,6 +106,41 @@ for (const major of [8, 9]) {
       assert.equal(created.agora_uid, agoraUid('carol'));
       const token = await calls.getCallToken(id, { user_id: 'dave' });
       assert.equal(token.agora_uid, agoraUid('dave'));
+    });
+
+    it('ends a call: the creator; then tokens are refused and a repeat answers the same end', async () => {
+      const alice = await connect('alice');
+      const bob = await connect('bob');
+      const id = `End-Me-${major}`;
+      const created = await callbridge(alice, cb.base).createCall('messaging:general', { id, type: 'video' });
+      assert.equal(created.call.state, 'active');
+      assertStreamError(await failure(callbridge(bob, cb.base).endCall(id)), 403, 17, 'end-call');
+      const ended = await callbridge(alice, cb.base).endCall(id, { reason: 'Meeting over' });
+      assert.equal(ended.call.id, id.toLowerCase());
+      assert.equal(ended.call.state, 'ended');
+      assert.equal(ended.call.created_at, created.call.created_at);
+      assert.equal(ended.call.ended_by, 'alice');
+      assert.equal(ended.call.ended_reason, 'Meeting over');
+      assert.match(ended.call.ended_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+      // The sandbox has no Agora RESTful API credentials: tokens already issued stay valid.
+      assert.equal(ended.participants_removed, false);
+      assert.ok(Date.parse(ended.tokens_valid_until) > Date.now(), ended.tokens_valid_until);
+      assert.match(ended.note, /AGORA_CUSTOMER_ID/);
+      assert.match(ended.duration, /^\d+(\.\d+)?ms$/);
+      assertStreamError(await failure(callbridge(bob, cb.base).getCallToken(id)), 404, 16, 'has ended');
+      const again = await callbridge(alice, cb.base).endCall(id.toLowerCase());
+      assert.deepEqual(again.call, ended.call);
+    });
+
+    it('ends a call for a user from a server-side client', async () => {
+      const server = new StreamChat(KEY, SECRET);
+      const calls = callbridge(server, cb.base);
+      const id = `server-end-${major}`;
+      await calls.createCall('messaging:general', { id, type: 'video', user_id: 'carol' });
+      const ended = await calls.endCall(id, { user_id: 'dave' });
+      assert.equal(ended.call.ended_by, 'dave');
+      assert.equal(ended.call.ended_reason, null);
+      assertStreamError(await failure(calls.endCall(id)), 400, 4, 'must name the user');
     });
 
     it('refreshes an expired token through the token provider and retries', async () => {
@@ -161,6 +203,21 @@ for (const major of [8, 9]) {
       it('404 code 16: an unknown call', async () => {
         const calls = callbridge(await connect('alice'), cb.base);
         assertStreamError(await failure(calls.getCallToken(`nobody-made-this-${major}`)), 404, 16);
+        assertStreamError(await failure(calls.endCall(`nobody-made-this-${major}`)), 404, 16, 'EndCall failed');
+      });
+
+      it('End Call: 400 code 4 for a bad reason; bad arguments throw before sending', async () => {
+        const alice = await connect('alice');
+        const calls = callbridge(alice, cb.base);
+        const id = `end-bad-${major}`;
+        await calls.createCall('messaging:general', { id, type: 'video' });
+        assertStreamError(await failure(calls.endCall(id, { reason: 'r'.repeat(256) })), 400, 4, 'longer than 255 characters');
+        assertStreamError(await failure(calls.endCall(id, { reason: 42 })), 400, 4, 'reason must be a string');
+        await assert.rejects(calls.endCall(''), /callID must be a non-empty string/);
+        await assert.rejects(calls.endCall(id, 'done'), /options must be an object/);
+        await assert.rejects(calls.endCall(id, null), /options must be an object/);
+        // Still active: none of those ended it.
+        assert.match((await calls.getCallToken(id)).token, /^007eJ/);
       });
 
       it('413 code 22: a body over 64 KiB', async () => {
@@ -294,6 +351,28 @@ describe('the wire: the kit sends what stream-chat 8.61.0 sent', { timeout: 6000
           await calls.getCallToken('Wire:Call.1', options);
         });
         assert.deepEqual(kit, native, `the kit on stream-chat ${major}.x`);
+      }
+    });
+
+    it(`for ${who}: End Call, as Get Call Token is sent, to /calls/{id}/end`, async () => {
+      const options = who === 'a user' ? {} : { user_id: 'wire-user' };
+      const { StreamChat: SC8 } = streamChat(8);
+      const [token] = await record(() => make(SC8), (c) => c.getCallToken('Wire:Call.1', options));
+      for (const major of [8, 9]) {
+        const { StreamChat } = streamChat(major);
+        const sent = await record(() => make(StreamChat), async (c) => {
+          const calls = callbridge(c, stream.base);
+          await calls.createCall(c.channel('messaging', 'wire'), { id: 'Wire:End.1', type: 'video', ...options });
+          await calls.endCall('Wire:End.1', options);
+          await calls.endCall('Wire:End.1', { ...options, reason: 'done' });
+        });
+        assert.equal(sent.length, 3);
+        const [, plain, withReason] = sent;
+        const expected = { ...token, rawPath: '/calls/Wire%3AEnd.1/end' };
+        assert.deepEqual(plain, expected, `stream-chat ${major}.x: End Call`);
+        assert.deepEqual(withReason, { ...expected, body: JSON.stringify({ ...options, reason: 'done' }) },
+          `stream-chat ${major}.x: End Call with a reason`);
+        assert.equal(plain.body, JSON.stringify(options));
       }
     });
   }

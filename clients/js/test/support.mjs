@@ -82,7 +82,7 @@ export async function startFakeStream(upstream) {
       const body = Buffer.concat(chunks);
       const url = new URL(req.url, 'http://x');
       requests.push({ method: req.method, path: url.pathname, rawPath: req.url.split('?')[0], query: Object.fromEntries(url.searchParams), headers: req.headers, body: body.toString('utf8') });
-      if (!/^\/(channels\/[^/]+\/[^/]+\/call|calls\/[^/]+)$/.test(url.pathname) || !upstream) {
+      if (!/^\/(channels\/[^/]+\/[^/]+\/call|calls\/[^/]+(\/end)?)$/.test(url.pathname) || !upstream) {
         res.writeHead(404, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ code: 16, message: 'not served by this stand-in', StatusCode: 404 }));
         return;

@@ -9,6 +9,7 @@ import {
   type GetCallTokenResponse,
   type HMSCallOptions,
   type CallbridgeResponseError,
+  type EndCallResponse,
 } from 'callbridge-stream-chat';
 
 export async function nine(client: StreamChat): Promise<number | undefined> {
@@ -22,6 +23,14 @@ export async function nine(client: StreamChat): Promise<number | undefined> {
   const room: HMSCallOptions = { region: 'eu', size: 10, large_room: false };
   await calls.createCall('messaging:general', { type: 'audio', options: room, user_id: 'a' });
   const token: GetCallTokenResponse = await calls.getCallToken(call.id, { user_id: 'a' });
+  const ended: EndCallResponse = await calls.endCall(call.id, { reason: 'over', user_id: 'a' });
+  const endedAt: string | null = ended.call.ended_at;
+  void endedAt;
+  if (!ended.participants_removed) {
+    const until: string = ended.tokens_valid_until; // present when nobody was removed
+    void until;
+  }
+  await calls.createCall('messaging:general', { type: 'video', options: { max_duration_seconds: 600 } });
   try {
     await calls.getCallToken('x');
   } catch (e) {
@@ -36,6 +45,8 @@ export async function eight(client: StreamChat8): Promise<string> {
   return (await calls.getCallToken('standup')).token;
 }
 
+// @ts-expect-error: a reason is a string
+callbridge(new StreamChat('k'), 'http://x').endCall('x', { reason: 5 });
 // @ts-expect-error: Create Call needs a type
 callbridge(new StreamChat('k'), 'http://x').createCall('messaging:general', { id: 'x' });
 // @ts-expect-error: 100ms regions are in, us, eu, auto
