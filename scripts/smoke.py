@@ -15,12 +15,16 @@ membership (server tokens are not asked about it); then:
 3. Get Call Token by that id: a token for the same user;
 4. Create Call with that id in another channel: refused, 403 code 17;
 5. a bad call id: 400 code 4, in Stream's error shape;
-6. a token with a bad signature: 401 code 43, in Stream's error shape.
+6. a token with a bad signature: 401 code 43, in Stream's error shape;
+7. End Call of that call: 200, the call ended by that user (state, ended_at, ended_by,
+   ended_reason), and what became of its participants;
+8. Get Call Token by that id again: refused, 404 code 16, "has ended".
 
 It prints one PASS or FAIL line per step and, last, `N passed, M failed` alone on a line; exits
 1 if a step failed, 2 on bad usage. It never prints the secret or any token, and every request
-has a timeout (--timeout). Each run leaves one call in the table (it expires after the stack's
-CallTtlSeconds) and, with 100ms, one room named after the call id.
+has a timeout (--timeout). Each run leaves one ended call in the table (it expires after the
+stack's CallTtlSeconds) and, with 100ms, one room named after the call id (its session ended,
+the room not locked).
 The test suite runs this script against the local server (tests/smoke.rs), so it cannot rot.
 """
 import argparse
@@ -185,6 +189,40 @@ def steps(client, secret, user, role):
         expect_stream_error(status, body, 400, 4, "CreateCall")
         return "400, code 4"
 
+    def token_path():
+        return f"/calls/{urllib.parse.quote(canonical, safe='')}"
+
+    def end_call():
+        expect("call" in found, "needs step 1")
+        reason = "callbridge smoke test"
+        status, body = client.post(token_path() + "/end", token,
+                                   {"user": {"id": user, "role": role}, "reason": reason})
+        expect(status == 200, f"End Call: status {status}, expected 200", body)
+        expect(isinstance(body, dict), "End Call: not a JSON object", body)
+        expect(str(body.get("duration", "")).endswith("ms"), "End Call: no duration", body)
+        call = body.get("call") or {}
+        expect(call.get("id") == canonical, f"call.id {call.get('id')!r}", body)
+        expect(call.get("state") == "ended", f"call.state {call.get('state')!r}", body)
+        expect(call.get("ended_by") == user, f"call.ended_by {call.get('ended_by')!r}", body)
+        expect(call.get("ended_reason") == reason, "call.ended_reason", body)
+        expect(isinstance(call.get("ended_at"), str) and call["ended_at"].endswith("Z"),
+               "call.ended_at", body)
+        removed = body.get("participants_removed")
+        expect(isinstance(removed, bool), "participants_removed", body)
+        if removed:
+            return "ended; participants removed"
+        # Agora without RESTful API credentials: tokens already issued stay valid until then.
+        expect(isinstance(body.get("tokens_valid_until"), str) and body.get("note"),
+               "tokens_valid_until and note", body)
+        return f"ended; tokens already issued stay valid until {body['tokens_valid_until']}"
+
+    def ended_token():
+        expect("call" in found, "needs step 1")
+        status, body = client.post(token_path(), token, {"user": {"id": user, "role": role}})
+        expect_stream_error(status, body, 404, 16, "GetCallToken")
+        expect("has ended" in str(body.get("message")), "message does not say it ended", body)
+        return "404, code 16, has ended"
+
     def bad_signature():
         forged = sign_hs256({"user_id": user, "role": role, "iat": now, "exp": now + 600},
                             "not-the-" + secrets.token_hex(8))
@@ -199,6 +237,8 @@ def steps(client, secret, user, role):
         ("the id in another channel is refused", other_channel),
         ("a bad call id is a Stream error", bad_id),
         ("a token with a bad signature is a Stream error", bad_signature),
+        ("end the call", end_call),
+        ("get a call token of the ended call is refused", ended_token),
     ]
 
 

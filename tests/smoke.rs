@@ -30,8 +30,8 @@ fn start_server() -> (LocalBinary, std::thread::JoinHandle<Vec<String>>) {
     (server, drain)
 }
 
-/// `python3 scripts/smoke.py --api base` with this secret, killed after 90 s (six requests of
-/// at most 10 s each, and a margin).
+/// `python3 scripts/smoke.py --api base` with this secret, killed after 120 s (eight requests
+/// of at most 10 s each, and a margin).
 fn run_smoke(base: &str, secret: &str) -> Output {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/smoke.py");
     let mut child = Command::new("python3")
@@ -45,7 +45,7 @@ fn run_smoke(base: &str, secret: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("python3 runs scripts/smoke.py");
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -78,19 +78,27 @@ fn smoke_script_passes_against_the_local_server() {
         "PASS 4. the id in another channel is refused: 403, code 17",
         "PASS 5. a bad call id is a Stream error: 400, code 4",
         "PASS 6. a token with a bad signature is a Stream error: 401, code 43",
+        // The local server has no Agora RESTful API credentials.
+        "PASS 7. end the call: ended; tokens already issued stay valid until 20",
+        "PASS 8. get a call token of the ended call is refused: 404, code 16, has ended",
     ] {
         assert!(stdout.contains(step), "missing {step:?} in:\n{stdout}");
     }
     assert!(!stdout.contains("FAIL"), "{stdout}");
     assert_eq!(
         stdout.lines().last(),
-        Some("6 passed, 0 failed"),
+        Some("8 passed, 0 failed"),
         "{stdout}"
     );
     assert!(!stdout.contains(SMOKE_SECRET) && !stderr.contains(SMOKE_SECRET));
-    // It drove the server: six requests, each logged.
+    // It drove the server: eight requests, each logged; the end by End Call's route.
     let requests = log.iter().filter(|l| l.contains("status=")).count();
-    assert_eq!(requests, 6, "{log:?}");
+    assert_eq!(requests, 8, "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("/calls/{id}/end") && l.contains("status=200")),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -107,7 +115,7 @@ fn smoke_script_fails_and_says_so_when_the_secret_is_wrong() {
     // The forged-signature step passes whatever the secret.
     assert_eq!(
         stdout.lines().last(),
-        Some("1 passed, 5 failed"),
+        Some("1 passed, 7 failed"),
         "{stdout}"
     );
     assert!(!stdout.contains("a-wrong-secret"), "{stdout}");
