@@ -229,6 +229,7 @@ async fn items_read_back_equal_field_by_field() {
             ends_at: None,
             ended: None,
             stale_kick_rule: None,
+            media: Default::default(),
         },
         Call {
             id: CallId::parse("room.1").unwrap(),
@@ -245,6 +246,7 @@ async fn items_read_back_equal_field_by_field() {
             ends_at: None,
             ended: None,
             stale_kick_rule: None,
+            media: Default::default(),
         },
     ];
     for call in &calls {

@@ -287,6 +287,7 @@ async fn no_token_after_the_end_is_recorded_and_creates_never_answer_an_ended_ca
                 }
                 Operation::GetCallToken => assert!(status == 201 || status == 404, "{body}"),
                 Operation::EndCall => assert_eq!(status, 200, "{body}"),
+                Operation::ProviderEvent => unreachable!("not sent here"),
             }
         }
         // Once an End Call has answered, the call it ended gives no token.

@@ -39,7 +39,8 @@ async fn create_call_returns_the_call_and_a_token_for_the_caller() {
         assert_eq!(call[k], Value::Null, "{k}");
     }
     assert!(!call.contains_key("ends_at"), "no time limit");
-    assert_eq!(call.len(), 11, "{call:?}");
+    assert_eq!(call.len(), 12, "{call:?}");
+    assert_eq!(call["session"]["state"], "idle");
     let t = assert_agora_token(&body, "alice", "standup");
     assert_eq!(t.content.expire, 3600);
     let now = std::time::SystemTime::now()

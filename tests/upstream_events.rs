@@ -18,10 +18,11 @@ const JWT_AUTHORIZER: &str = "upstream/example-apigw-v2-request-jwt-authorizer";
 /// (no query, path parameters, cookies or body).
 const NO_AUTHORIZER: &str = "upstream/example-apigw-v2-request-no-authorizer";
 
-const OPERATIONS: [Operation; 3] = [
+const OPERATIONS: [Operation; 4] = [
     Operation::CreateCall,
     Operation::GetCallToken,
     Operation::EndCall,
+    Operation::ProviderEvent,
 ];
 
 fn app() -> Callbridge<MemoryStore> {
@@ -120,6 +121,7 @@ fn as_callbridge_request(op: Operation) -> HttpEvent {
                 json!({"id": "standup"}),
                 r#"{"reason":"done"}"#,
             ),
+            Operation::ProviderEvent => ("/webhooks/100ms", Value::Null, "{}"),
         };
         v["rawPath"] = json!(path);
         v["requestContext"]["http"]["method"] = json!("POST");

@@ -168,6 +168,7 @@ fn hms_token(c: &mut Criterion) {
         ends_at: None,
         ended: None,
         stale_kick_rule: None,
+        media: Default::default(),
     };
     rt.block_on(app.store().insert_if_absent(&call, 1_800_000_000))
         .unwrap();

@@ -45,6 +45,9 @@ pub const VARIABLES: &[&str] = &[
     "HMS_REGION",
     "HMS_ROLE_MAP",
     "HMS_API_BASE_URL",
+    "HMS_WEBHOOK_URL",
+    "HMS_WEBHOOK_SECRET",
+    "AGORA_NCS_SECRET",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +121,17 @@ pub struct Config {
     pub membership: bool,
     /// How a new call is announced in its channel (`CALLBRIDGE_NOTIFY`, default off).
     pub notify: Notify,
+    /// The secrets provider events are authenticated with; `None`: that provider's events
+    /// are refused.
+    pub webhooks: WebhookSecrets,
+}
+
+/// `HMS_WEBHOOK_SECRET` (the header 100ms sends with its webhooks) and `AGORA_NCS_SECRET`
+/// (Agora's NCS signing secret).
+#[derive(Clone, Debug, Default)]
+pub struct WebhookSecrets {
+    pub hms: Option<Secret>,
+    pub agora: Option<Secret>,
 }
 
 /// How the channel is told of a new call: the three ways Stream's description of in-chat
@@ -288,6 +302,23 @@ impl Config {
             cache_secs,
         };
 
+        let webhooks = WebhookSecrets {
+            hms: get("HMS_WEBHOOK_SECRET").map(|s| Secret::new(s.trim())),
+            agora: get("AGORA_NCS_SECRET").map(|s| Secret::new(s.trim())),
+        };
+        let mut hms = hms;
+        if let Some(url) = get("HMS_WEBHOOK_URL") {
+            let url = http_url(&get, "HMS_WEBHOOK_URL", &url)?;
+            let secret = webhooks.hms.clone().ok_or_else(|| {
+                err(
+                    "HMS_WEBHOOK_SECRET",
+                    "is not set; HMS_WEBHOOK_URL is, and 100ms must send the secret with its webhooks",
+                )
+            })?;
+            if let Some(h) = hms.as_mut() {
+                h.webhook = Some(crate::providers::hms::HmsWebhook { url, secret });
+            }
+        }
         Ok(Config {
             api_key,
             api_secret,
@@ -303,6 +334,7 @@ impl Config {
             stream,
             membership,
             notify,
+            webhooks,
         })
     }
 }

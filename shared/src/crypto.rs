@@ -18,6 +18,11 @@ pub fn hmac_sha256_verify(key: &[u8], msg: &[u8], tag: &[u8]) -> bool {
     hmac::verify(&key, msg, tag).is_ok()
 }
 
+/// Whether `a` and `b` are equal, in time that does not depend on where they differ.
+pub fn equal_constant_time(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
 /// SHA-256 digest of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, data);
@@ -49,6 +54,14 @@ mod tests {
             b"what do ya want for nothing?",
             &bad
         ));
+    }
+
+    #[test]
+    fn constant_time_equality() {
+        assert!(equal_constant_time(b"secret", b"secret"));
+        assert!(!equal_constant_time(b"secret", b"secreT"));
+        assert!(!equal_constant_time(b"secret", b"secret2"));
+        assert!(!equal_constant_time(b"", b"x"));
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub const CALLS: &str = "Calls";
 /// Calls ended by End Call, by provider and `Reason` (`given` when End Call carried a reason,
 /// else `none`). A repeated End Call of an ended call does not count.
 pub const CALLS_ENDED: &str = "CallsEnded";
+/// Provider events received, by provider and `Result`: `recorded`, `duplicate`,
+/// `unauthenticated`, or why one was ignored (`malformed`, `untracked`, `not_a_call`,
+/// `unknown_call`, `another_room`, `before_this_call`, `too_many_events`).
+pub const PROVIDER_EVENTS: &str = "ProviderEvents";
 /// Join tokens issued, by operation and provider.
 pub const TOKENS_ISSUED: &str = "TokensIssued";
 /// Create Calls that failed at the video provider: no usable answer after its retries, or it
@@ -73,6 +77,7 @@ pub const METRICS: &[(&str, Unit, &[&str])] = &[
     (THROTTLED, Unit::Count, &["Operation"]),
     (CALLS, Unit::Count, &["Provider", "Result"]),
     (CALLS_ENDED, Unit::Count, &["Provider", "Reason"]),
+    (PROVIDER_EVENTS, Unit::Count, &["Provider", "Result"]),
     (TOKENS_ISSUED, Unit::Count, &["Operation", "Provider"]),
     (PROVIDER_FAILURES, Unit::Count, &["Provider"]),
     (PROVIDER_LATENCY, Unit::Milliseconds, &["Provider"]),
@@ -150,6 +155,11 @@ pub fn call_answered(provider: ProviderKind, new: bool) {
 pub fn call_ended(provider: ProviderKind, reason_given: bool) {
     let reason = if reason_given { "given" } else { "none" };
     counter!(CALLS_ENDED, "Provider" => provider.as_str(), "Reason" => reason).increment(1);
+}
+
+/// A provider event received (see [`PROVIDER_EVENTS`]).
+pub fn provider_event(provider: ProviderKind, result: &'static str) {
+    counter!(PROVIDER_EVENTS, "Provider" => provider.as_str(), "Result" => result).increment(1);
 }
 
 /// A join token issued.

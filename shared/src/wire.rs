@@ -1,7 +1,7 @@
 //! Stream's wire shapes that more than one adapter writes: the call object, as the Create Call
 //! and End Call responses carry it and as announcements into the channel carry it.
 
-use crate::domain::Call;
+use crate::domain::{Call, SessionRecord};
 use serde::Serialize;
 
 /// The call object as Stream's client SDKs decode it: both provider objects are always
@@ -27,6 +27,26 @@ pub struct CallView<'a> {
     /// Who ended it; `null` while active, or when its time limit ended it.
     pub ended_by: Option<&'a str>,
     pub ended_reason: Option<&'a str>,
+    /// The media session, as the provider's events report it.
+    pub session: SessionView,
+}
+
+/// The session record: `live` while a session runs, else `idle` (also before any event).
+#[derive(Serialize, Debug)]
+pub struct SessionView {
+    pub state: &'static str,
+    /// Start of the current or last session.
+    pub started_at: Option<String>,
+    /// End of the last session, once it is over.
+    pub ended_at: Option<String>,
+    /// Seconds from its start to its end, or to now while live.
+    pub duration_seconds: Option<u64>,
+    /// People in the session now.
+    pub participants: u32,
+    /// The most people in the call at once.
+    pub max_participants: u32,
+    /// Sessions so far.
+    pub sessions: u32,
 }
 
 #[derive(Serialize, Debug)]
@@ -58,6 +78,26 @@ impl<'a> CallView<'a> {
             ended_at: call.ended_at(now).map(rfc3339),
             ended_by: ended.map(|e| e.by.as_str()),
             ended_reason: ended.and_then(|e| e.reason.as_deref()),
+            session: SessionView::of(&call.media.record(), now),
+        }
+    }
+}
+
+impl SessionView {
+    pub fn of(r: &SessionRecord, now: u64) -> Self {
+        let secs = |ms: u64| ms / 1000;
+        let duration_seconds = r.started_at.map(|start| {
+            let end = r.ended_at.map_or(now, secs);
+            end.saturating_sub(secs(start))
+        });
+        SessionView {
+            state: if r.live { "live" } else { "idle" },
+            started_at: r.started_at.map(|ms| rfc3339(secs(ms))),
+            ended_at: r.ended_at.map(|ms| rfc3339(secs(ms))),
+            duration_seconds,
+            participants: r.participants,
+            max_participants: r.max_participants,
+            sessions: r.sessions,
         }
     }
 }

@@ -517,6 +517,13 @@ pub async fn run_end_call() -> Result<(), Error> {
     run_with(Operation::EndCall, config, store).await
 }
 
+/// Entry point of the `provider-events` function: 100ms's webhooks and Agora's NCS events
+/// (`POST /webhooks/100ms`, `POST /webhooks/agora`); reads calls and adds events to them.
+pub async fn run_provider_events() -> Result<(), Error> {
+    let (config, store) = init().await?;
+    run_with(Operation::ProviderEvent, config, store).await
+}
+
 /// Cold start of each function: configuration and the DynamoDB client are built once. A bad
 /// setting fails the start with a message naming the variable, reported to the Lambda Runtime
 /// API as an init error (so it shows in the invocation's error, not only in the logs).

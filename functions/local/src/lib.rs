@@ -89,6 +89,7 @@ pub fn function_name(op: Operation) -> &'static str {
         Operation::CreateCall => "create-call",
         Operation::GetCallToken => "get-call-token",
         Operation::EndCall => "end-call",
+        Operation::ProviderEvent => "provider-events",
     }
 }
 
@@ -512,6 +513,10 @@ mod tests {
                  "operation": "GetCallToken", "function": "get-call-token"},
                 {"method": "POST", "path": "/calls/{id}/end",
                  "operation": "EndCall", "function": "end-call"},
+                {"method": "POST", "path": "/webhooks/100ms",
+                 "operation": "ProviderEvent", "function": "provider-events"},
+                {"method": "POST", "path": "/webhooks/agora",
+                 "operation": "ProviderEvent", "function": "provider-events"},
             ])
         );
         assert_eq!(
@@ -527,6 +532,7 @@ mod tests {
                     "create-call": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
                     "get-call-token": ["dynamodb:GetItem"],
                     "end-call": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                    "provider-events": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
                 },
             })
         );
@@ -538,6 +544,7 @@ mod tests {
             Operation::CreateCall,
             Operation::GetCallToken,
             Operation::EndCall,
+            Operation::ProviderEvent,
         ] {
             let name = function_name(op);
             let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

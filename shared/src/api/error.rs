@@ -10,6 +10,8 @@ pub enum Operation {
     CreateCall,
     GetCallToken,
     EndCall,
+    /// A provider's event notification (100ms webhook, Agora NCS).
+    ProviderEvent,
 }
 
 impl Operation {
@@ -18,6 +20,7 @@ impl Operation {
             Operation::CreateCall => "CreateCall",
             Operation::GetCallToken => "GetCallToken",
             Operation::EndCall => "EndCall",
+            Operation::ProviderEvent => "ProviderEvent",
         }
     }
 }

@@ -8,19 +8,24 @@ pub mod render;
 pub mod route;
 
 pub use error::{ApiError, Operation};
-pub use route::{CREATE_CALL_ROUTE, END_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, route_of};
+pub use route::{
+    AGORA_EVENTS_ROUTE, CREATE_CALL_ROUTE, END_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, HMS_EVENTS_ROUTE,
+    route_of,
+};
 
 use crate::auth::{Authenticator, Credentials};
 use crate::chat::stream::{Announce, Announcing, StreamChat};
-use crate::config::{Config, Notify};
+use crate::config::{Config, Notify, WebhookSecrets};
 use crate::domain::{Actor, Permission, ProviderDetails, ProviderKind};
+use crate::error::{AuthError, Error};
 use crate::outbound::{self, NoTrustRoots};
 use crate::providers::Providers;
 use crate::providers::agora::Agora;
+use crate::providers::events;
 use crate::providers::hms::{self, Hms};
 use crate::store::Storage;
 use crate::telemetry;
-use crate::usecase::{Calls, Rules};
+use crate::usecase::{Calls, EventOutcome, Rules};
 use http::{HeaderMap, Method, StatusCode};
 use render::{Answer, render};
 use route::{Route, likely_operation, route_name};
@@ -227,6 +232,9 @@ impl<S: Storage> Callbridge<S> {
             });
         }
         let now = (self.clock)();
+        if let Route::ProviderEvent { provider } = route {
+            return self.provider_event(provider, req, now).await;
+        }
         let api_key = req.query.and_then(|q| query_param(q, "api_key"));
         let identity = self.auth.authenticate(
             Credentials {
@@ -262,7 +270,71 @@ impl<S: Storage> Callbridge<S> {
                 let cmd = body::end_call(&call_id, req.body, identity)?;
                 Answer::Ended(self.calls.end_call(cmd, now).await?, now)
             }
+            Route::ProviderEvent { .. } => unreachable!("answered above"),
         })
+    }
+
+    /// A provider's event: authenticated by the provider's own means before anything of it is
+    /// read; then applied, or ignored (answered 200 all the same, so that the provider does not
+    /// send it again).
+    async fn provider_event(
+        &self,
+        provider: ProviderKind,
+        req: &ApiRequest<'_>,
+        now: u64,
+    ) -> Result<Answer, ApiError> {
+        let WebhookSecrets { hms, agora } = &self.config.webhooks;
+        let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes());
+        let refused = |why: &str| {
+            telemetry::provider_event(provider, "unauthenticated");
+            ApiError::App(Error::Auth(AuthError::Unauthenticated(why.to_string())))
+        };
+        let parsed = match provider {
+            ProviderKind::Hms => {
+                let secret = hms.as_ref().ok_or_else(|| {
+                    refused("100ms events are not accepted here: HMS_WEBHOOK_SECRET is not set")
+                })?;
+                if !events::hms_authentic(secret, header(events::HMS_SECRET_HEADER)) {
+                    return Err(refused(
+                        "the X-Callbridge-Webhook-Secret header is missing or wrong",
+                    ));
+                }
+                events::parse_hms(req.body)
+            }
+            ProviderKind::Agora => {
+                let secret = agora.as_ref().ok_or_else(|| {
+                    refused("Agora events are not accepted here: AGORA_NCS_SECRET is not set")
+                })?;
+                if !events::agora_authentic(
+                    secret,
+                    req.body,
+                    header(events::AGORA_SIGNATURE_HEADER),
+                ) {
+                    return Err(refused(
+                        "the Agora-Signature-V2 header is missing or does not sign this body",
+                    ));
+                }
+                events::parse_agora(req.body)
+            }
+        };
+        let outcome = match parsed {
+            Ok(event) => self.calls.provider_event(event, now).await?,
+            Err(why) => EventOutcome::Ignored(why.as_str()),
+        };
+        let result = match outcome {
+            EventOutcome::Ignored(why) => why,
+            other => other.as_str(),
+        };
+        telemetry::provider_event(provider, result);
+        if let EventOutcome::Ignored(why) = outcome {
+            // Never the body: it is the provider's, and may name people.
+            tracing::info!(
+                provider = provider.as_str(),
+                reason = why,
+                "provider event ignored"
+            );
+        }
+        Ok(Answer::Event(outcome))
     }
 }
 
@@ -290,6 +362,7 @@ fn log_refusal(e: &ApiError) {
 /// The metrics of one answer (see [`telemetry`]).
 fn record(answer: &Answer, status: StatusCode, code: i32) {
     let op = match answer {
+        Answer::Event(_) => Operation::ProviderEvent,
         Answer::Ended(ended, _) => {
             if ended.newly_ended {
                 let reason = ended.call.ended.as_ref().and_then(|e| e.reason.as_ref());

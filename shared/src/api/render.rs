@@ -4,7 +4,7 @@ use super::ApiResponse;
 use super::error::{ApiError, Operation};
 use crate::providers::JoinToken;
 use crate::usecase::end_call::Participants;
-use crate::usecase::{CreatedCall, EndedCall};
+use crate::usecase::{CreatedCall, EndedCall, EventOutcome};
 use crate::wire::{CallView, rfc3339};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
@@ -16,6 +16,8 @@ pub enum Answer {
     Token(JoinToken),
     /// End Call's answer, at the time given.
     Ended(EndedCall, u64),
+    /// A provider event's answer.
+    Event(EventOutcome),
     Refused(Operation, ApiError),
 }
 
@@ -30,6 +32,15 @@ struct EndedBody<'a> {
     tokens_valid_until: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'static str>,
+}
+
+/// A provider event's answer (Agora wants a JSON body with its 200).
+#[derive(Serialize)]
+struct EventBody<'a> {
+    duration: &'a str,
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
 }
 
 /// What an Agora deployment without RESTful API credentials answers an End Call with.
@@ -64,6 +75,19 @@ pub fn render(answer: &Answer, duration: &str) -> ApiResponse {
         Answer::Created(c, now) => (&c.token, Some(CallView::of(&c.call, *now))),
         Answer::Token(t) => (t, None),
         Answer::Ended(e, now) => return render_ended(e, *now, duration),
+        Answer::Event(outcome) => {
+            return json_response(
+                StatusCode::OK,
+                &EventBody {
+                    duration,
+                    result: outcome.as_str(),
+                    reason: match outcome {
+                        EventOutcome::Ignored(why) => Some(why),
+                        _ => None,
+                    },
+                },
+            );
+        }
         Answer::Refused(op, e) => return render_error(*op, e, duration),
     };
     json_response(
@@ -183,6 +207,7 @@ mod tests {
             ends_at: None,
             ended: None,
             stale_kick_rule: None,
+            media: Default::default(),
         };
         let token = JoinToken {
             token: "t".into(),
@@ -206,7 +231,9 @@ mod tests {
             json!({"duration":"1.00ms","token":"t","call":{"id":"standup","provider":"hms","type":"audio",
                 "agora":{"channel":""},"hms":{"room_id":"r1","room_name":"standup"},
                 "state":"active","created_at":"1970-01-01T00:00:01Z","created_by":"u",
-                "ended_at":null,"ended_by":null,"ended_reason":null}})
+                "ended_at":null,"ended_by":null,"ended_reason":null,
+                "session":{"state":"idle","started_at":null,"ended_at":null,"duration_seconds":null,
+                    "participants":0,"max_participants":0,"sessions":0}}})
         );
         // Ended by End Call, with a time limit; and ended by the time limit alone.
         let mut ended = call.clone();

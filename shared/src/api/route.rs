@@ -2,10 +2,13 @@
 
 use super::error::{ApiError, Operation};
 use super::{ApiRequest, PathParams};
+use crate::domain::ProviderKind;
 
 pub const CREATE_CALL_ROUTE: &str = "/channels/{type}/{id}/call";
 pub const GET_CALL_TOKEN_ROUTE: &str = "/calls/{id}";
 pub const END_CALL_ROUTE: &str = "/calls/{id}/end";
+pub const HMS_EVENTS_ROUTE: &str = "/webhooks/100ms";
+pub const AGORA_EVENTS_ROUTE: &str = "/webhooks/agora";
 
 /// A matched route with its decoded parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +23,9 @@ pub enum Route {
     EndCall {
         call_id: String,
     },
+    ProviderEvent {
+        provider: ProviderKind,
+    },
 }
 
 impl Route {
@@ -28,6 +34,7 @@ impl Route {
             Route::CreateCall { .. } => Operation::CreateCall,
             Route::GetCallToken { .. } => Operation::GetCallToken,
             Route::EndCall { .. } => Operation::EndCall,
+            Route::ProviderEvent { .. } => Operation::ProviderEvent,
         }
     }
 }
@@ -38,6 +45,7 @@ pub fn route_name(op: Option<Operation>) -> &'static str {
         Some(Operation::CreateCall) => CREATE_CALL_ROUTE,
         Some(Operation::GetCallToken) => GET_CALL_TOKEN_ROUTE,
         Some(Operation::EndCall) => END_CALL_ROUTE,
+        Some(Operation::ProviderEvent) => "/webhooks/{provider}",
         None => "(none)",
     }
 }
@@ -49,6 +57,9 @@ pub fn route_name(op: Option<Operation>) -> &'static str {
 pub fn likely_operation(path: &str) -> Operation {
     let path = path.split('?').next().unwrap_or("").to_ascii_lowercase();
     let segs: Vec<&str> = path.split('/').collect();
+    if segs.contains(&"webhooks") {
+        return Operation::ProviderEvent;
+    }
     let calls = segs.iter().position(|seg| *seg == "calls");
     match calls {
         Some(at) if !segs.contains(&"channels") => {
@@ -84,7 +95,8 @@ pub fn resolve(req: &ApiRequest<'_>) -> Result<Route, ApiError> {
             Some(Operation::EndCall) => Some(Route::EndCall {
                 call_id: decode(p.id?),
             }),
-            None => None,
+            // Its two routes have no parameters: the path says which provider.
+            Some(Operation::ProviderEvent) | None => None,
         });
     let route = match from_params {
         Some(r) => r,
@@ -122,6 +134,12 @@ pub fn route_from_path(path: &str) -> Option<Route> {
         }),
         [.., "calls", id, "end"] => Some(Route::EndCall {
             call_id: decode(id),
+        }),
+        [.., "webhooks", "100ms"] => Some(Route::ProviderEvent {
+            provider: ProviderKind::Hms,
+        }),
+        [.., "webhooks", "agora"] => Some(Route::ProviderEvent {
+            provider: ProviderKind::Agora,
         }),
         [.., "calls", id] => Some(Route::GetCallToken {
             call_id: decode(id),
@@ -168,6 +186,20 @@ mod tests {
             })
         );
         assert_eq!(route_of("/calls/a/end/"), Some(Operation::EndCall));
+        assert_eq!(
+            route_from_path("/prod/webhooks/100ms"),
+            Some(Route::ProviderEvent {
+                provider: ProviderKind::Hms
+            })
+        );
+        assert_eq!(
+            route_from_path("/webhooks/agora/"),
+            Some(Route::ProviderEvent {
+                provider: ProviderKind::Agora
+            })
+        );
+        assert_eq!(route_from_path("/webhooks/zoom"), None);
+        assert_eq!(likely_operation("/webhooks/zoom"), Operation::ProviderEvent);
         // A call whose id is `end` is Get Call Token's.
         assert_eq!(route_of("/calls/end"), Some(Operation::GetCallToken));
         for lost in ["/calls//end", "/calls/a/b/end", "/calls/end/x/end"] {

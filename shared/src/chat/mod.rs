@@ -40,4 +40,14 @@ pub trait Announcer: Send + Sync {
     /// Tells the call's channel that the call ended, in the same way. Errors say that the call
     /// is ended and the channel was not told.
     fn announce_end<'a>(&'a self, call: &'a Call, now: u64) -> BoxFuture<'a, Result<(), Error>>;
+
+    /// Tells the call's channel that its media session went live (`live`) or closed; `key`
+    /// names the transition (a repeat of one key tells nothing new where the way allows it).
+    fn announce_session<'a>(
+        &'a self,
+        call: &'a Call,
+        key: &'a str,
+        live: bool,
+        now: u64,
+    ) -> BoxFuture<'a, Result<(), Error>>;
 }

@@ -259,6 +259,28 @@ impl Announcer for Announcing {
         })
     }
 
+    fn announce_session<'a>(
+        &'a self,
+        call: &'a Call,
+        key: &'a str,
+        live: bool,
+        now: u64,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            self.stream
+                .announce_session(self.mode, call, key, live, now)
+                .await
+                .map_err(|e| {
+                    let what = if live { "went live" } else { "closed" };
+                    not_told(
+                        call,
+                        &format!("recorded its provider's event, but its channel was not told that its session {what}"),
+                        e,
+                    )
+                })
+        })
+    }
+
     fn announce_end<'a>(&'a self, call: &'a Call, now: u64) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             self.stream
@@ -395,7 +417,7 @@ impl StreamChat {
     pub async fn announce(&self, mode: Announce, call: &Call, now: u64) -> Result<(), StreamError> {
         let id = message_id(call);
         self.once(id.clone(), now, || {
-            self.send_announcement(mode, call, &id, now)
+            self.send_announcement(mode, call, &id, now, "call.created")
         })
         .await
     }
@@ -409,11 +431,41 @@ impl StreamChat {
         call: &Call,
         now: u64,
     ) -> Result<(), StreamError> {
+        self.update(mode, call, now, "ended", "call.ended").await
+    }
+
+    /// Tells the call's channel that its session went live or closed, once per `transition`:
+    /// in the same ways, with `call.session_started` / `call.session_ended` events.
+    pub async fn announce_session(
+        &self,
+        mode: Announce,
+        call: &Call,
+        transition: &str,
+        live: bool,
+        now: u64,
+    ) -> Result<(), StreamError> {
+        let event = if live {
+            "call.session_started"
+        } else {
+            "call.session_ended"
+        };
+        self.update(mode, call, now, transition, event).await
+    }
+
+    /// The call as it stands now, in its channel, once for `what`.
+    async fn update(
+        &self,
+        mode: Announce,
+        call: &Call,
+        now: u64,
+        what: &str,
+        event: &'static str,
+    ) -> Result<(), StreamError> {
         let id = message_id(call);
-        let key = format!("{id}/ended");
+        let key = format!("{id}/{what}");
         self.once(key, now, || async {
             if mode != Announce::Message {
-                return self.send_announcement(mode, call, &id, now).await;
+                return self.send_announcement(mode, call, &id, now, event).await;
             }
             let view = CallView::of(call, now);
             let body = serde_json::to_vec(&MessageUpdate {
@@ -445,7 +497,7 @@ impl StreamChat {
             if updated {
                 Ok(())
             } else {
-                self.send_announcement(mode, call, &id, now).await
+                self.send_announcement(mode, call, &id, now, event).await
             }
         })
         .await
@@ -466,14 +518,15 @@ impl StreamChat {
         Ok(())
     }
 
-    /// The call in its channel as it stands at `now`: a new message, an event (`call.created`,
-    /// or `call.ended` for an ended call), or the channel's `call` field.
+    /// The call in its channel as it stands at `now`: a new message, an `event`, or the
+    /// channel's `call` field.
     async fn send_announcement(
         &self,
         mode: Announce,
         call: &Call,
         message_id: &str,
         now: u64,
+        event: &'static str,
     ) -> Result<(), StreamError> {
         let (channel_type, channel_id) = call.cid.parts();
         let channel = format!(
@@ -511,7 +564,7 @@ impl StreamChat {
                 format!("{channel}/event?api_key={key}"),
                 serde_json::to_vec(&EventBody {
                     event: Event {
-                        kind: if ended { "call.ended" } else { "call.created" },
+                        kind: event,
                         call: &view,
                         user_id,
                     },

@@ -2,6 +2,8 @@
 //! business; what its provider details mean is the providers' (`crate::providers`).
 
 use super::id::{CallId, ChannelCid};
+use super::session::{Fact, SessionRecord};
+use std::collections::BTreeSet;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallType {
@@ -80,6 +82,30 @@ pub struct Call {
     /// An Agora kicking rule left by an earlier call with this id, still to be removed (its
     /// removal failed when this call was created).
     pub stale_kick_rule: Option<KickRule>,
+    /// What the provider reported of the call's media session.
+    pub media: Media,
+}
+
+/// The provider's events of a call, and which of their transitions the channel was told.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Media {
+    pub facts: Vec<Fact>,
+    /// Transition keys (`started:<session>`, `ended:<session>`) the channel was told of.
+    pub told: BTreeSet<String>,
+}
+
+/// Most events kept per call: past it, participants' events are dropped (session starts and
+/// ends are still kept), so that a call's item stays far below DynamoDB's 400 KB.
+pub const MAX_FACTS: usize = 400;
+
+impl Media {
+    pub fn has(&self, id: &str) -> bool {
+        self.facts.iter().any(|f| f.id == id)
+    }
+
+    pub fn record(&self) -> SessionRecord {
+        SessionRecord::of(&self.facts)
+    }
 }
 
 /// How a call was ended by End Call, and what of the ending is still to be done.
@@ -223,6 +249,7 @@ mod tests {
             ends_at: None,
             ended: None,
             stale_kick_rule: None,
+            media: Default::default(),
         };
         assert!(!call.is_expired(9));
         assert!(call.is_expired(10));

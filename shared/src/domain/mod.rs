@@ -5,11 +5,13 @@ pub mod actor;
 pub mod call;
 pub mod id;
 pub mod permissions;
+pub mod session;
 
 pub use actor::{Actor, Identity, NamedUser, validate_user_id};
 pub use call::{
-    Call, CallOptions, CallState, CallType, Ended, KickRule, OptionValue, ProviderDetails,
-    ProviderKind,
+    Call, CallOptions, CallState, CallType, Ended, KickRule, MAX_FACTS, Media, OptionValue,
+    ProviderDetails, ProviderKind,
 };
 pub use id::{CallId, ChannelCid};
 pub use permissions::{Grants, Permission};
+pub use session::{Fact, MediaEvent, SessionRecord};

@@ -55,6 +55,17 @@ pub struct HmsConfig {
     pub role_map: HashMap<String, String>,
     /// `https://api.100ms.live/v2` unless configured (tests use a local mock).
     pub api_base: String,
+    /// Set on every room created (`HMS_WEBHOOK_URL`): where 100ms sends its events, and the
+    /// secret header it sends with them.
+    pub webhook: Option<HmsWebhook>,
+}
+
+/// A room's webhook: 100ms posts its events to `url` with the header
+/// `X-Callbridge-Webhook-Secret: <secret>`.
+#[derive(Clone, Debug)]
+pub struct HmsWebhook {
+    pub url: String,
+    pub secret: Secret,
 }
 
 impl HmsConfig {
@@ -106,6 +117,7 @@ impl HmsConfig {
             region,
             role_map,
             api_base,
+            webhook: None,
         }))
     }
 
@@ -451,6 +463,15 @@ impl Hms {
             region: Option<&'a str>,
             #[serde(flatten)]
             rest: RoomOptions,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            webhook: Option<Webhook<'a>>,
+        }
+        /// `webhook: {url, headers}` on room create (100ms docs, configure-webhooks: a room's
+        /// webhook replaces the workspace's; custom headers are passed through unchanged).
+        #[derive(Serialize)]
+        struct Webhook<'a> {
+            url: &'a str,
+            headers: HashMap<&'static str, &'a str>,
         }
         let mut rest = options.clone();
         let template_id = rest
@@ -463,6 +484,13 @@ impl Hms {
             template_id: &template_id,
             region: region.as_deref(),
             rest,
+            webhook: self.cfg.webhook.as_ref().map(|w| Webhook {
+                url: &w.url,
+                headers: HashMap::from([(
+                    super::events::HMS_SECRET_HEADER_NAME,
+                    w.secret.expose(),
+                )]),
+            }),
         })
         .expect("room body serialises");
         let room = self.rooms_request("/rooms", Bytes::from(body), now).await?;

@@ -3,6 +3,7 @@
 
 pub mod access_token2;
 pub mod agora;
+pub mod events;
 pub mod hms;
 
 use crate::domain::{Actor, Call, CallId, CallOptions, KickRule, ProviderDetails, ProviderKind};

@@ -23,6 +23,8 @@
 //! | `end_announce_pending` | BOOL | `true` while the channel is still to be told of the end |
 //! | `kick_rule_id`, `kick_rule_until` | N | Agora's kicking rule that removed everyone, and when it lapses |
 //! | `stale_kick_rule_id`, `stale_kick_rule_until` | N | an earlier call's rule still to be removed |
+//! | `ev_<32 hex digits>` | S | one provider event (JSON), named by SHA-256 of its id |
+//! | `told`          | SS   | session transitions the channel was told of        |
 //!
 //! Create is one conditional `PutItem` (`attribute_not_exists(pk) OR expires_at <= :now OR
 //! attribute_exists(ended_at) OR ends_at <= :now`, with `ReturnValues = ALL_OLD` and
@@ -33,7 +35,8 @@
 
 use super::{CallReader, CallWriter, EndWrite, Inserted, Settled, StoreError, read_write_storage};
 use crate::domain::{
-    Call, CallId, CallState, CallType, ChannelCid, Ended, KickRule, ProviderDetails,
+    Call, CallId, CallState, CallType, ChannelCid, Ended, Fact, KickRule, Media, MediaEvent,
+    ProviderDetails,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
@@ -73,6 +76,10 @@ pub const PENDING_ATTRIBUTE: &str = "announce_pending";
 pub const GET_CALL_TOKEN_ACTIONS: &[&str] = &["dynamodb:GetItem"];
 /// End Call reads the call and updates it (the end, then what was done about it).
 pub const END_CALL_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:UpdateItem"];
+/// Provider events read the call and add events to it (and the transitions told).
+pub const PROVIDER_EVENTS_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:UpdateItem"];
+/// Prefix of the attributes that hold provider events.
+pub const EVENT_PREFIX: &str = "ev_";
 
 /// The put succeeds only where no live, active call has the id (`KEY_ATTRIBUTE`,
 /// `TTL_ATTRIBUTE`, and the end attributes).
@@ -213,7 +220,7 @@ read_write_storage!(DynamoStore);
 
 impl CallWriter for DynamoStore {
     async fn settle(&self, id: &CallId, created_at: u64, done: Settled) -> Result<(), StoreError> {
-        let (expression, values) = settle_expression(done);
+        let (expression, values) = settle_expression(&done);
         let mut update = self
             .client
             .update_item()
@@ -225,12 +232,54 @@ impl CallWriter for DynamoStore {
         for (name, value) in values {
             update = update.expression_attribute_values(name, value);
         }
+        if let Settled::Told(key) = &done {
+            update = update.expression_attribute_values(":told", AttributeValue::Ss(key.clone()));
+        }
         match update.send().await {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(ctx))
                 if ctx.err().is_conditional_check_failed_exception() =>
             {
                 Ok(())
+            }
+            Err(SdkError::ServiceError(ctx)) => Err(unconfirmed(by_code(ctx.into_err()))),
+            Err(e) => Err(unconfirmed(transport(e))),
+        }
+    }
+
+    async fn record(
+        &self,
+        id: &CallId,
+        created_at: u64,
+        facts: &[Fact],
+    ) -> Result<bool, StoreError> {
+        if facts.is_empty() {
+            return Ok(false);
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, s(id.as_str()))
+            .condition_expression("created_at = :created AND attribute_not_exists(#ev0)")
+            .expression_attribute_values(":created", n(created_at));
+        let mut set = Vec::with_capacity(facts.len());
+        for (i, fact) in facts.iter().enumerate() {
+            set.push(format!("#ev{i} = :ev{i}"));
+            update = update
+                .expression_attribute_names(format!("#ev{i}"), event_attribute(&fact.id))
+                .expression_attribute_values(format!(":ev{i}"), s(encode_fact(fact)));
+        }
+        let result = update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx))
+                if ctx.err().is_conditional_check_failed_exception() =>
+            {
+                Ok(false)
             }
             Err(SdkError::ServiceError(ctx)) => Err(unconfirmed(by_code(ctx.into_err()))),
             Err(e) => Err(unconfirmed(transport(e))),
@@ -329,11 +378,13 @@ impl CallWriter for DynamoStore {
 }
 
 /// The update expression and its values for `done` (the condition's `:created` aside).
-fn settle_expression(done: Settled) -> (String, Vec<(&'static str, AttributeValue)>) {
-    let rule = |id: &'static str, until: &'static str, r: KickRule| {
+fn settle_expression(done: &Settled) -> (String, Vec<(&'static str, AttributeValue)>) {
+    let rule = |id: &'static str, until: &'static str, r: &KickRule| {
         vec![(id, n(r.id)), (until, n(r.until))]
     };
     match done {
+        // `:told` is a string set, added by the caller.
+        Settled::Told(_) => ("ADD told :told".into(), vec![]),
         Settled::Announced => (format!("REMOVE {PENDING_ATTRIBUTE}"), vec![]),
         Settled::ProviderEnded { kick_rule: None } => {
             ("REMOVE end_provider_pending".into(), vec![])
@@ -465,7 +516,97 @@ pub(crate) fn to_item(call: &Call) -> Item {
         item.insert("stale_kick_rule_id".into(), n(r.id));
         item.insert("stale_kick_rule_until".into(), n(r.until));
     }
+    for fact in &call.media.facts {
+        item.insert(event_attribute(&fact.id), s(encode_fact(fact)));
+    }
+    if !call.media.told.is_empty() {
+        item.insert(
+            "told".into(),
+            AttributeValue::Ss(call.media.told.iter().cloned().collect()),
+        );
+    }
     item
+}
+
+/// The attribute that holds the event with this id.
+fn event_attribute(id: &str) -> String {
+    let digest = crate::crypto::sha256(id.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{EVENT_PREFIX}{hex}")
+}
+
+/// One stored event: `{"id", "k" (open, close, join, leave), "s"?, "p"?, "at", "q"?}`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredFact {
+    id: String,
+    k: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<String>,
+    at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    q: Option<u64>,
+}
+
+fn encode_fact(fact: &Fact) -> String {
+    let (k, s, p, at, q) = match &fact.event {
+        MediaEvent::Opened { session, at } => ("open", session, None, *at, None),
+        MediaEvent::Closed { session, at } => ("close", session, None, *at, None),
+        MediaEvent::Joined {
+            session,
+            peer,
+            at,
+            seq,
+        } => ("join", session, Some(peer), *at, Some(*seq)),
+        MediaEvent::Left {
+            session,
+            peer,
+            at,
+            seq,
+        } => ("leave", session, Some(peer), *at, Some(*seq)),
+    };
+    serde_json::to_string(&StoredFact {
+        id: fact.id.clone(),
+        k: k.into(),
+        s: s.clone(),
+        p: p.cloned(),
+        at,
+        q,
+    })
+    .expect("a fact serialises")
+}
+
+fn decode_fact(text: &str) -> Result<Fact, StoreError> {
+    let f: StoredFact = serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("a stored event is not readable: {e}")))?;
+    let peer = || {
+        f.p.clone()
+            .ok_or_else(|| StoreError::Corrupt("a stored join or leave has no peer".into()))
+    };
+    let (session, at, seq) = (f.s.clone(), f.at, f.q.unwrap_or(0));
+    let event = match f.k.as_str() {
+        "open" => MediaEvent::Opened { session, at },
+        "close" => MediaEvent::Closed { session, at },
+        "join" => MediaEvent::Joined {
+            session,
+            peer: peer()?,
+            at,
+            seq,
+        },
+        "leave" => MediaEvent::Left {
+            session,
+            peer: peer()?,
+            at,
+            seq,
+        },
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "a stored event of kind {other:?}"
+            )));
+        }
+    };
+    Ok(Fact { id: f.id, event })
 }
 
 pub(crate) fn from_item(item: &Item) -> Result<Call, StoreError> {
@@ -525,6 +666,27 @@ pub(crate) fn from_item(item: &Item) -> Result<Call, StoreError> {
         ends_at: optional_n("ends_at")?,
         ended,
         stale_kick_rule: rule("stale_kick_rule_id", "stale_kick_rule_until")?,
+        media: Media {
+            facts: item
+                .iter()
+                .filter(|(k, _)| k.starts_with(EVENT_PREFIX))
+                .map(|(k, v)| match v {
+                    AttributeValue::S(text) => decode_fact(text),
+                    _ => Err(StoreError::Corrupt(format!(
+                        "attribute {k} is not a string"
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+            told: match item.get("told") {
+                None => Default::default(),
+                Some(AttributeValue::Ss(keys)) => keys.iter().cloned().collect(),
+                Some(_) => {
+                    return Err(StoreError::Corrupt(
+                        "attribute told is not a string set".into(),
+                    ));
+                }
+            },
+        },
     })
 }
 
@@ -545,6 +707,7 @@ mod tests {
             ends_at: None,
             ended: None,
             stale_kick_rule: None,
+            media: Default::default(),
         }
     }
 
@@ -592,6 +755,47 @@ mod tests {
             }),
         });
         assert_eq!(from_item(&to_item(&c)).unwrap(), c);
+        c.media.facts = vec![
+            Fact {
+                id: "o".into(),
+                event: MediaEvent::Opened {
+                    session: Some("s1".into()),
+                    at: 5,
+                },
+            },
+            Fact {
+                id: "c".into(),
+                event: MediaEvent::Closed {
+                    session: None,
+                    at: 6,
+                },
+            },
+            Fact {
+                id: "j".into(),
+                event: MediaEvent::Joined {
+                    session: None,
+                    peer: "7".into(),
+                    at: 7,
+                    seq: 3,
+                },
+            },
+            Fact {
+                id: "l".into(),
+                event: MediaEvent::Left {
+                    session: Some("s".into()),
+                    peer: "p".into(),
+                    at: 8,
+                    seq: 0,
+                },
+            },
+        ];
+        c.media.told = ["started:s1".to_string()].into();
+        let mut back = from_item(&to_item(&c)).unwrap();
+        back.media.facts.sort();
+        let mut sorted = c.clone();
+        sorted.media.facts.sort();
+        assert_eq!(back, sorted);
+        c.media = Media::default();
         c.ended = Some(Ended {
             at: 1_800_000_100,
             by: "bob".into(),
@@ -608,6 +812,7 @@ mod tests {
         assert!(END_CONDITION.contains(&format!("{TTL_ATTRIBUTE} > :now")));
         assert!(CREATE_CONDITION.contains("attribute_exists(ended_at)"));
         for done in [
+            Settled::Told(vec!["started:s".into()]),
             Settled::Announced,
             Settled::ProviderEnded { kick_rule: None },
             Settled::ProviderEnded {
@@ -617,7 +822,7 @@ mod tests {
             Settled::StaleKickRule(KickRule { id: 1, until: 2 }),
             Settled::StaleKickRuleRemoved,
         ] {
-            let (expression, values) = settle_expression(done);
+            let (expression, values) = settle_expression(&done);
             for (name, _) in &values {
                 assert!(expression.contains(name), "{expression} {name}");
             }

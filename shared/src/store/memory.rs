@@ -1,7 +1,7 @@
 //! In-memory store: the local server's default and the fast unit tests' store.
 
 use super::{CallReader, CallWriter, EndWrite, Inserted, Settled, StoreError, read_write_storage};
-use crate::domain::{Call, CallId, CallState, Ended};
+use crate::domain::{Call, CallId, CallState, Ended, Fact};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -65,11 +65,32 @@ impl CallWriter for MemoryStore {
         Ok(EndWrite::Ended(stored.clone()))
     }
 
+    async fn record(
+        &self,
+        id: &CallId,
+        created_at: u64,
+        facts: &[Fact],
+    ) -> Result<bool, StoreError> {
+        match (self.lock().get_mut(id), facts.first()) {
+            (Some(call), Some(first))
+                if call.created_at == created_at && !call.media.has(&first.id) =>
+            {
+                for fact in facts {
+                    if !call.media.has(&fact.id) {
+                        call.media.facts.push(fact.clone());
+                    }
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn settle(&self, id: &CallId, created_at: u64, done: Settled) -> Result<(), StoreError> {
         if let Some(call) = self.lock().get_mut(id)
             && call.created_at == created_at
         {
-            super::apply(call, done);
+            super::apply(call, &done);
         }
         Ok(())
     }

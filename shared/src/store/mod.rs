@@ -4,7 +4,7 @@
 pub mod dynamodb;
 pub mod memory;
 
-use crate::domain::{Call, CallId, Ended, KickRule};
+use crate::domain::{Call, CallId, Ended, Fact, KickRule};
 use crate::error::{Cause, Error};
 use std::future::Future;
 use std::sync::Arc;
@@ -118,7 +118,7 @@ pub enum EndWrite {
 
 /// Work done for a call after it was stored, recorded on the call (and only on the call of that
 /// id created at that time, not a later one with the same id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
     /// Its channel was told it exists.
     Announced,
@@ -131,6 +131,8 @@ pub enum Settled {
     StaleKickRule(KickRule),
     /// That rule is removed (or lapsed).
     StaleKickRuleRemoved,
+    /// Its channel was told of these session transitions (`started:<key>`, `ended:<key>`).
+    Told(Vec<String>),
 }
 
 /// Creates calls, at most one live call per id, and records what happens to them.
@@ -153,6 +155,16 @@ pub trait CallWriter: Send + Sync + 'static {
         now: u64,
     ) -> impl Future<Output = Result<EndWrite, StoreError>> + Send;
 
+    /// Adds provider events to the call with this id created at `created_at`, in one
+    /// conditional write on the first one's absence. `false`: nothing was written (the call has
+    /// the first already, or is gone).
+    fn record(
+        &self,
+        id: &CallId,
+        created_at: u64,
+        facts: &[Fact],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Records `done` on the call with this id created at `created_at`. Nothing happens when
     /// there is no such call.
     fn settle(
@@ -164,7 +176,7 @@ pub trait CallWriter: Send + Sync + 'static {
 }
 
 /// Applies `done` to a call as the stores record it.
-pub fn apply(call: &mut Call, done: Settled) {
+pub fn apply(call: &mut Call, done: &Settled) {
     match done {
         Settled::Announced => call.pending_announcement = false,
         Settled::ProviderEnded { kick_rule } => {
@@ -173,12 +185,13 @@ pub fn apply(call: &mut Call, done: Settled) {
                 e.kick_rule = kick_rule.or(e.kick_rule);
             }
         }
+        Settled::Told(keys) => call.media.told.extend(keys.iter().cloned()),
         Settled::EndAnnounced => {
             if let Some(e) = call.ended.as_mut() {
                 e.announce_pending = false;
             }
         }
-        Settled::StaleKickRule(rule) => call.stale_kick_rule = Some(rule),
+        Settled::StaleKickRule(rule) => call.stale_kick_rule = Some(*rule),
         Settled::StaleKickRuleRemoved => call.stale_kick_rule = None,
     }
 }
@@ -222,6 +235,9 @@ impl CallWriter for NoWriter {
         match *self {}
     }
     async fn end(&self, _: &Call, _: &Ended, _: u64) -> Result<EndWrite, StoreError> {
+        match *self {}
+    }
+    async fn record(&self, _: &CallId, _: u64, _: &[Fact]) -> Result<bool, StoreError> {
         match *self {}
     }
     async fn settle(&self, _: &CallId, _: u64, _: Settled) -> Result<(), StoreError> {

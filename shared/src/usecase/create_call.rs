@@ -91,6 +91,7 @@ impl<S: Storage> Calls<S> {
             ended: None,
             // Known only once the put answers with the call it replaced.
             stale_kick_rule: None,
+            media: Default::default(),
         };
         let (mut call, new) = match writer.insert_if_absent(&candidate, now).await? {
             Inserted::New { replaced } => {
@@ -354,6 +355,7 @@ mod tests {
             ends_at: None,
             ended: None,
             stale_kick_rule: None,
+            media: Default::default(),
         };
         calls.store().insert_if_absent(&stored, NOW).await.unwrap();
         let out = calls

@@ -95,7 +95,12 @@ impl<S: Storage> Calls<S> {
                     call
                 }
                 EndWrite::AlreadyEnded(call) => call,
-                EndWrite::Gone => return Err(unknown()),
+                EndWrite::Gone => {
+                    return Err(Error::NotFound(format!(
+                        "call {:?} expired or was replaced by a new call with its id while it was being ended; repeat the request to end the call the id names now",
+                        id.as_str()
+                    )));
+                }
             }
         };
         let Some(ended) = call.ended.clone() else {
@@ -124,11 +129,11 @@ impl<S: Storage> Calls<S> {
                 Err(f) => return Err(not_done(&call, f)),
             };
             let done = Settled::ProviderEnded { kick_rule };
-            if let Err(e) = writer.settle(&call.id, call.created_at, done).await {
+            if let Err(e) = writer.settle(&call.id, call.created_at, done.clone()).await {
                 // The provider was told; a repeat tells it again, which ends nothing twice.
                 tracing::warn!(call = %call.id, error = %e, "provider told of the end, but the pending mark stays");
             }
-            crate::store::apply(&mut call, done);
+            crate::store::apply(&mut call, &done);
         }
         if ended.announce_pending
             && let Some(announcer) = &self.announcer
@@ -140,7 +145,7 @@ impl<S: Storage> Calls<S> {
             {
                 tracing::warn!(call = %call.id, error = %e, "end announced, but the pending mark stays");
             }
-            crate::store::apply(&mut call, Settled::EndAnnounced);
+            crate::store::apply(&mut call, &Settled::EndAnnounced);
         }
         let removed = match call.provider.kind() {
             crate::domain::ProviderKind::Hms => true,
@@ -274,6 +279,16 @@ mod tests {
                 });
             }
             self.0.lock().unwrap().push(format!("ended {}", call.id));
+            Box::pin(async { Ok(()) })
+        }
+        fn announce_session<'a>(
+            &'a self,
+            call: &'a Call,
+            key: &'a str,
+            _: bool,
+            _: u64,
+        ) -> BoxFuture<'a, Result<(), Error>> {
+            self.0.lock().unwrap().push(format!("{key} {}", call.id));
             Box::pin(async { Ok(()) })
         }
     }

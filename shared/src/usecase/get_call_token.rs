@@ -66,6 +66,7 @@ mod tests {
             ends_at: None,
             ended: None,
             stale_kick_rule: None,
+            media: Default::default(),
         }
     }
 

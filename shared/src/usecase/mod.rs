@@ -4,10 +4,12 @@
 pub mod create_call;
 pub mod end_call;
 pub mod get_call_token;
+pub mod provider_event;
 
 pub use create_call::{CreateCall, CreatedCall};
 pub use end_call::{EndCall, EndedCall};
 pub use get_call_token::GetCallToken;
+pub use provider_event::EventOutcome;
 
 use crate::chat::{Announcer, Members, Membership};
 use crate::domain::{Actor, Call, ChannelCid, Grants, Permission};
@@ -171,6 +173,7 @@ pub(crate) mod testing {
                 role_map: Default::default(),
                 // Port 9 (discard) on loopback: nothing answers, so a room request fails fast.
                 api_base: "http://127.0.0.1:9/v2".into(),
+                webhook: None,
             },
             crate::outbound::https_client(std::time::Duration::from_secs(1)).unwrap(),
         )
