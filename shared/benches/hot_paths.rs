@@ -138,6 +138,83 @@ fn end_call(c: &mut Criterion) {
     });
 }
 
+/// A provider event on the memory store (budget: 30 us of CPU): an Agora NCS join, signed,
+/// applied to a call with a live session; and the same event again (a duplicate).
+fn provider_event(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let headers = headers();
+    let create_req = create_request(&headers);
+    let config = || config_with(&[("AGORA_NCS_SECRET", "bench-ncs-secret")]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = |notice: &str, event_type: u32, seq: u32| {
+        format!(
+            r#"{{"noticeId":"{notice}","productId":1,"eventType":{event_type},"notifyMs":{}000,"payload":{{"channelName":"call-messaging:general","uid":42,"platform":1,"clientSeq":{seq},"ts":{now}}}}}"#,
+            now
+        )
+    };
+    let signed = |body: &str| {
+        let tag = callbridge::crypto::hmac_sha256(b"bench-ncs-secret", body.as_bytes());
+        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        let mut h = http::HeaderMap::new();
+        h.insert("agora-signature-v2", hex.parse().unwrap());
+        h.insert("content-type", "application/json".parse().unwrap());
+        h
+    };
+    let open = body("open", 101, 0);
+    let open_headers = signed(&open);
+    let join = body("join", 107, 1);
+    let join_headers = signed(&join);
+    let event = |headers: &'static http::HeaderMap, body: &'static str| ApiRequest {
+        method: &http::Method::POST,
+        path: "/webhooks/agora",
+        params: None,
+        operation: Some(Operation::ProviderEvent),
+        query: None,
+        headers,
+        body: body.as_bytes(),
+    };
+    // Leaked once: the requests borrow them for the whole bench.
+    let open_req = event(
+        Box::leak(Box::new(open_headers)),
+        Box::leak(open.into_boxed_str()),
+    );
+    let join_req = event(
+        Box::leak(Box::new(join_headers)),
+        Box::leak(join.into_boxed_str()),
+    );
+    c.bench_function("provider_event_handler", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                let app = Callbridge::new(config(), MemoryStore::new());
+                assert_eq!(ready(app.handle(create_req)).status(), 201);
+                assert_eq!(ready(app.handle(open_req)).status(), 200);
+                app
+            },
+            |app| async move {
+                let r = app.handle(join_req).await;
+                assert_eq!(r.status(), 200);
+                app
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let app = Callbridge::new(config(), MemoryStore::new());
+    rt.block_on(app.handle(create_req));
+    rt.block_on(app.handle(open_req));
+    rt.block_on(app.handle(join_req));
+    c.bench_function("provider_event_handler_duplicate", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = app.handle(join_req).await;
+            assert_eq!(r.status(), 200);
+        })
+    });
+}
+
 fn hms_token(c: &mut Criterion) {
     use callbridge::domain::{Call, ProviderDetails};
     use callbridge::domain::{CallId, ChannelCid};
@@ -182,5 +259,12 @@ fn hms_token(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, agora_token, handlers, end_call, hms_token);
+criterion_group!(
+    benches,
+    agora_token,
+    handlers,
+    end_call,
+    provider_event,
+    hms_token
+);
 criterion_main!(benches);

@@ -214,10 +214,9 @@ fn spans<'a>(events: impl Iterator<Item = &'a MediaEvent>) -> BTreeMap<String, S
                 // The unnamed session holding `at`: the last one started at or before it.
                 let holder = unnamed
                     .iter()
-                    .filter(|(start, end)| {
+                    .rfind(|(start, end)| {
                         start.is_none_or(|s| s <= at) && end.is_none_or(|e| at <= e)
                     })
-                    .next_back()
                     .or_else(|| {
                         unnamed
                             .iter()
