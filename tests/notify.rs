@@ -362,3 +362,46 @@ async fn dynamodb_holds_the_pending_state_and_clears_it() {
     assert_eq!(log.take(), ["PutItem", "UpdateItem"]);
     assert_eq!(received(&server).await.len(), 4);
 }
+
+/// Review defect: concurrent creates of one new id each cleared the pending mark (17 to 20
+/// UpdateItems for one call). Now one per call per process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_on_dynamodb_clear_the_mark_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ok().set_delay(Duration::from_millis(100)))
+        .mount(&server)
+        .await;
+    let (store, _client, log) = fresh_dynamo_store().await;
+    let app = Arc::new(Callbridge::new(
+        config_with(&[
+            ("CALLBRIDGE_NOTIFY", "event"),
+            ("STREAM_API_BASE_URL", &server.uri()),
+        ]),
+        store,
+    ));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let app = Arc::clone(&app);
+            tokio::spawn(
+                async move { invoke(&app, Operation::CreateCall, event("create-call")).await },
+            )
+        })
+        .collect();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    let ops = log.take();
+    assert_eq!(
+        ops.iter().filter(|o| *o == "PutItem").count(),
+        20,
+        "{ops:?}"
+    );
+    assert_eq!(
+        ops.iter().filter(|o| *o == "UpdateItem").count(),
+        1,
+        "{ops:?}"
+    );
+    assert_eq!(received(&server).await.len(), 1, "one announcement");
+}

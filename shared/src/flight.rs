@@ -47,6 +47,36 @@ impl<V: Clone> SingleFlight<V> {
     }
 }
 
+/// Keys remembered at most (see [`Remembered`]).
+pub const MAX_CACHED: usize = 10_000;
+
+/// Keys remembered until a time (Unix seconds), at most [`MAX_CACHED`] of them: when full,
+/// expired ones go, and if none has expired it starts again empty (memory stays bounded).
+#[derive(Debug, Default)]
+pub struct Remembered(Mutex<HashMap<String, u64>>);
+
+impl Remembered {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        // Only whole inserts and removes: a poisoned map is still consistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn holds(&self, key: &str, now: u64) -> bool {
+        self.lock().get(key).is_some_and(|until| now < *until)
+    }
+
+    pub fn keep(&self, key: String, until: u64, now: u64) {
+        let mut map = self.lock();
+        if map.len() >= MAX_CACHED {
+            map.retain(|_, u| now < *u);
+            if map.len() >= MAX_CACHED {
+                map.clear();
+            }
+        }
+        map.insert(key, until);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +110,21 @@ mod tests {
         );
         assert_eq!(ask("b").await.unwrap(), 3);
         assert!(flight.lock().is_empty());
+    }
+
+    #[test]
+    fn remembered_keys_expire_and_stay_bounded() {
+        let r = Remembered::default();
+        r.keep("a".into(), 10, 0);
+        assert!(r.holds("a", 9));
+        assert!(!r.holds("a", 10));
+        for i in 0..MAX_CACHED {
+            r.keep(format!("k{i}"), 100, 20);
+        }
+        assert!(r.lock().len() <= MAX_CACHED);
+        assert!(!r.holds("a", 20), "expired ones went first");
+        r.keep("last".into(), 100, 20);
+        assert!(r.holds("last", 20));
+        assert!(r.lock().len() <= MAX_CACHED);
     }
 }

@@ -13,7 +13,7 @@ use crate::config::Notify;
 use crate::crypto;
 use crate::domain::{Call, ChannelCid};
 use crate::error::Error;
-use crate::flight::SingleFlight;
+use crate::flight::{Remembered, SingleFlight};
 use crate::jwt;
 use crate::outbound::{self, HttpsClient};
 use crate::secret::Secret;
@@ -22,9 +22,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Stream's public chat API host (stream-chat-js's default `baseURL`).
@@ -35,8 +34,6 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 pub const RETRY_PAUSE: Duration = Duration::from_millis(100);
 pub const DEFAULT_CACHE_SECS: u64 = 60;
 pub const MAX_CACHE_SECS: u64 = 3600;
-/// Remembered answers and announcements at most (see `Remembered`).
-pub const MAX_CACHED: usize = 10_000;
 /// Seconds an announcement made is remembered in this process (concurrent or repeated creates
 /// of one new call do not announce it again).
 pub const REMEMBER_ANNOUNCED_SECS: u64 = 600;
@@ -74,33 +71,6 @@ pub enum StreamError {
     Refused { status: u16, reason: String },
     #[error("Stream Chat did not answer usably: {0}")]
     Unavailable(String),
-}
-
-/// Keys remembered until a time (Unix seconds), at most [`MAX_CACHED`] of them: when full,
-/// expired ones go, and if none has expired it starts again empty (memory stays bounded).
-#[derive(Debug, Default)]
-struct Remembered(Mutex<HashMap<String, u64>>);
-
-impl Remembered {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        // Only whole inserts and removes: a poisoned map is still consistent.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn holds(&self, key: &str, now: u64) -> bool {
-        self.lock().get(key).is_some_and(|until| now < *until)
-    }
-
-    fn keep(&self, key: String, until: u64, now: u64) {
-        let mut map = self.lock();
-        if map.len() >= MAX_CACHED {
-            map.retain(|_, u| now < *u);
-            if map.len() >= MAX_CACHED {
-                map.clear();
-            }
-        }
-        map.insert(key, until);
-    }
 }
 
 /// Stream Chat: membership checks and announcements. Its secrets print as `***`.
@@ -771,22 +741,6 @@ mod tests {
             p,
             r#"{"type":"messaging","id":"general","sort":[],"filter_conditions":{"id":{"$eq":"alice"}}}"#
         );
-    }
-
-    #[test]
-    fn remembered_keys_expire_and_stay_bounded() {
-        let r = Remembered::default();
-        r.keep("a".into(), 10, 0);
-        assert!(r.holds("a", 9));
-        assert!(!r.holds("a", 10));
-        for i in 0..MAX_CACHED {
-            r.keep(format!("k{i}"), 100, 20);
-        }
-        assert!(r.lock().len() <= MAX_CACHED);
-        assert!(!r.holds("a", 20), "expired ones went first");
-        r.keep("last".into(), 100, 20);
-        assert!(r.holds("last", 20));
-        assert!(r.lock().len() <= MAX_CACHED);
     }
 
     #[test]

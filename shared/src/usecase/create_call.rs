@@ -153,14 +153,28 @@ impl<S: Storage> Calls<S> {
         if !call.pending_announcement {
             return Ok(call);
         }
-        announcer.announce(&call, now).await?;
-        if let Err(e) = writer
-            .settle(&call.id, call.created_at, Settled::Announced)
-            .await
-        {
-            // The channel was told; a later Create Call may tell it again, which a message's
-            // id makes harmless. Not the client's concern.
-            tracing::warn!(call = %call.id, error = %e, "announced, but the pending mark stays");
+        let key = format!("{}\n{}", call.id.as_str(), call.created_at);
+        if !self.cleared.holds(&key, now) {
+            announcer.announce(&call, now).await?;
+            self.clearing
+                .run(&key, || async {
+                    match writer
+                        .settle(&call.id, call.created_at, Settled::Announced)
+                        .await
+                    {
+                        Ok(()) => {
+                            self.cleared.keep(key.clone(), now + CLEARED_SECS, now);
+                            true
+                        }
+                        Err(e) => {
+                            // The channel was told; a later Create Call may tell it again,
+                            // which a message's id makes harmless. Not the client's concern.
+                            tracing::warn!(call = %call.id, error = %e, "announced, but the pending mark stays");
+                            false
+                        }
+                    }
+                })
+                .await;
         }
         call.pending_announcement = false;
         Ok(call)
@@ -181,6 +195,9 @@ impl<S: Storage> Calls<S> {
         Ok(CreatedCall { call, token, new })
     }
 }
+
+/// Seconds a cleared announcement mark is remembered in this process.
+const CLEARED_SECS: u64 = 600;
 
 /// The time limit of a new call: `options.max_duration_seconds` (60 to 86400; `null` is
 /// unset), else the deployment's default.

@@ -14,7 +14,7 @@ pub use provider_event::EventOutcome;
 use crate::chat::{Announcer, Members, Membership};
 use crate::domain::{Actor, Call, ChannelCid, Grants, Permission};
 use crate::error::Error;
-use crate::flight::SingleFlight;
+use crate::flight::{Remembered, SingleFlight};
 use crate::providers::{ProviderEnd, Providers};
 use std::sync::Arc;
 
@@ -41,6 +41,10 @@ pub struct Calls<S> {
     /// Provider ends under way, by call: concurrent End Calls of one call in this process
     /// share one (one Agora kicking rule, identical answers).
     ending: SingleFlight<Result<ProviderEnd, end_call::EndFailure>>,
+    /// Pending announcement marks being cleared, and cleared lately, by call: concurrent
+    /// creates of one new call clear its mark once in this process.
+    clearing: SingleFlight<bool>,
+    cleared: Remembered,
 }
 
 /// How a membership refusal is worded: Create Call names the channel the caller sent; Get
@@ -60,6 +64,8 @@ impl<S> Calls<S> {
             members: None,
             announcer: None,
             ending: SingleFlight::default(),
+            clearing: SingleFlight::default(),
+            cleared: Remembered::default(),
         }
     }
 
