@@ -198,6 +198,7 @@ fn provider_event(c: &mut Criterion) {
             |app| async move {
                 let r = app.handle(join_req).await;
                 assert_eq!(r.status(), 200);
+                debug_assert!(String::from_utf8_lossy(r.body()).contains(r#""result":"recorded""#));
                 app
             },
             BatchSize::SmallInput,
@@ -211,6 +212,7 @@ fn provider_event(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             let r = app.handle(join_req).await;
             assert_eq!(r.status(), 200);
+            debug_assert!(String::from_utf8_lossy(r.body()).contains(r#""result":"duplicate""#));
         })
     });
 }
