@@ -11,7 +11,7 @@
 #   make storage-profile  the same under perf: breakdown by component and flamegraphs
 #   make sdk-instructions instructions per request (valgrind) of the DynamoDB client, per SDK option
 #   make lambda-tools   install cargo-lambda and zig (pinned) into .tools/lambda
-#   make lambda         build the three functions for Lambda (arm64) with cargo-lambda
+#   make lambda         build the four functions for Lambda (arm64) with cargo-lambda
 #   make lambda-x86     the same for x86_64
 #   make sam-build      sam build (runs cargo-lambda per function)
 #   make smoke API=<ApiUrl> STREAM_API_KEY=... STREAM_API_SECRET=...
@@ -37,7 +37,7 @@ RELEASE_DIR := $(abspath $(or $(CARGO_TARGET_DIR),$(CURDIR)/target))/release
 # get-call-token and a hello-world lambda_runtime function (the yardstick), same profile; the
 # other functions' release binaries beside them.
 cold-start:
-	cargo build --release -p create-call -p get-call-token -p end-call
+	cargo build --release -p create-call -p get-call-token -p end-call -p provider-events
 	cargo build --release -p callbridge-lambda --example hello-lambda
 	CALLBRIDGE_BIN_DIR=$(RELEASE_DIR) bash scripts/with-tools.sh \
 		cargo test -p callbridge-tests --test lambda_runtime -- --ignored --nocapture cold_start
@@ -60,10 +60,10 @@ lambda-tools:
 
 lambda: lambda-tools
 	rustup target add aarch64-unknown-linux-gnu
-	PATH=$(LAMBDA_PATH) cargo lambda build --release --arm64 --lambda-dir target/lambda-arm64 -p create-call -p get-call-token -p end-call
+	PATH=$(LAMBDA_PATH) cargo lambda build --release --arm64 --lambda-dir target/lambda-arm64 -p create-call -p get-call-token -p end-call -p provider-events
 
 lambda-x86: lambda-tools
-	PATH=$(LAMBDA_PATH) cargo lambda build --release -p create-call -p get-call-token -p end-call
+	PATH=$(LAMBDA_PATH) cargo lambda build --release -p create-call -p get-call-token -p end-call -p provider-events
 
 # The SAM CLI on PATH, else the pinned one make test installs.
 SAM := $(or $(shell command -v sam 2>/dev/null),$(wildcard $(CURDIR)/.tools/venv/bin/sam))

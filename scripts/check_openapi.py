@@ -92,6 +92,42 @@ DDB_AGORA_APP_ID = "970ca35de60c44645bbae8a215061b33"
 
 MAX_BODY = 64 * 1024
 
+# The providers' event secrets of the deployments that take events.
+HMS_WEBHOOK_SECRET = "openapi-check-hms-webhook-secret"
+AGORA_NCS_SECRET = b"openapi-check-agora-ncs-secret"
+
+
+def agora_signature(body, secret=AGORA_NCS_SECRET):
+    """Agora-Signature-V2: lowercase hex HMAC-SHA256 of the raw body (independent of the
+    server's implementation: Python's hmac)."""
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def hms_event(kind, room_id, room_name, event_id, *, peer="peer-1", session="sess-1",
+              at="2030-01-01T00:00:10Z", **data):
+    """A 100ms webhook body of the documented shape (100ms docs, configure-webhooks/webhook.md)."""
+    d = {"room_id": room_id, "room_name": room_name, "session_id": session,
+         "session_started_at": "2030-01-01T00:00:05Z"}
+    if kind.startswith("peer."):
+        d.update({"peer_id": peer, "user_id": "alice", "user_name": "Alice", "role": "guest"})
+        d["joined_at" if kind == "peer.join.success" else "left_at"] = at
+    if kind == "session.close.success":
+        d["session_stopped_at"] = at
+    d.update(data)
+    return {"version": "2.0", "id": event_id, "account_id": "6470b7a5e3f47d5e9a1c0f00",
+            "app_id": "6470b7a5e3f47d5e9a1c0f01", "timestamp": at, "type": kind, "data": d}
+
+
+def agora_event(event_type, channel, notice_id, *, uid=735577802, ts=None, seq=1, product=1):
+    """An Agora NCS body of the documented shape (AgoraIO/Docs-Source,
+    shared/notification-center-service)."""
+    ts = int(time.time()) if ts is None else ts
+    payload = {"channelName": channel, "ts": ts}
+    if event_type not in (101, 102):
+        payload.update({"uid": uid, "platform": 1, "clientSeq": seq})
+    return {"noticeId": notice_id, "productId": product, "eventType": event_type,
+            "notifyMs": ts * 1000, "payload": payload}
+
 # ---------------------------------------------------------------------------------------------
 # The document
 
@@ -174,7 +210,11 @@ class Operation:
 CREATE = Operation("/channels/{type}/{id}/call")
 TOKEN = Operation("/calls/{id}")
 END = Operation("/calls/{id}/end")
-OPERATIONS = {CREATE.id: CREATE, TOKEN.id: TOKEN, END.id: END}
+HMS_EVENTS = Operation("/webhooks/100ms")
+AGORA_EVENTS = Operation("/webhooks/agora")
+OPERATIONS = {CREATE.id: CREATE, TOKEN.id: TOKEN, END.id: END, HMS_EVENTS.id: HMS_EVENTS,
+              AGORA_EVENTS.id: AGORA_EVENTS}
+WEBHOOKS = (HMS_EVENTS, AGORA_EVENTS)
 
 RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
 
@@ -537,7 +577,8 @@ class SpecCheck(unittest.TestCase):
             data = body
         resp = http_request(self.server.port, method, url, headers, data)
         self.check_response(op, resp, f"{method} {url}")
-        if method == "POST" and resp.status in (200, 201):
+        dropped = op in WEBHOOKS and resp.status == 200 and resp.json().get("reason") == "malformed"
+        if method == "POST" and resp.status in (200, 201) and not dropped:
             problems = self.request_problems(op, params, data)
             self.assertEqual(problems, [], f"the server accepted {data!r} but the document "
                                            f"refuses it")
@@ -632,6 +673,35 @@ class SpecCheck(unittest.TestCase):
     def end_call(self, call_id, body=UNSET, **kw):
         return self.send(END, {"id": call_id}, body={} if body is UNSET else body, **kw)
 
+    def send_event(self, op, body, *, secret=UNSET, signature=UNSET, method="POST"):
+        """Sends a provider event as the provider does: the raw body, its secret header (100ms)
+        or signature (Agora), no Stream credentials. `body`: dict (JSON) or bytes."""
+        data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+        headers = {"Content-Type": "application/json"}
+        if op is HMS_EVENTS:
+            secret = HMS_WEBHOOK_SECRET if secret is UNSET else secret
+            if secret is not None:
+                headers["X-Callbridge-Webhook-Secret"] = secret
+        else:
+            if signature is UNSET:
+                signature = agora_signature(data or b"")
+            if signature is not None:
+                headers["Agora-Signature-V2"] = signature
+        return self.send(op, {}, method=method, body=data, token=None, query=None,
+                         headers=headers)
+
+    def assertEvent(self, resp, result, reason=None):
+        self.assertEqual(resp.status, 200, resp)
+        b = resp.json()
+        self.assertEqual((b["result"], b.get("reason")), (result, reason), b)
+        return b
+
+    def session_of(self, call_id, channel=("messaging", "general")):
+        """The call's session record, as Create Call of the existing id answers it."""
+        r = self.create(call_id, channel=channel)
+        self.assertEqual(r.status, 201, r)
+        return r.json()["call"]["session"]
+
     def assertEnded(self, resp, call_id, by, reason=None):
         """A 200 End Call answer for this call, ended by `by`."""
         self.assertEqual(resp.status, 200, resp)
@@ -711,12 +781,27 @@ class Document(unittest.TestCase):
         self.assertTrue(str(SPEC.get("openapi", "")).startswith("3.1."), SPEC.get("openapi"))
         validate_spec(SPEC, cls=OpenAPIV31SpecValidator)
 
-    def test_describes_the_three_operations_and_only_them(self):
+    def test_describes_the_five_operations_and_only_them(self):
         ops = {(p, m) for p, item in SPEC["paths"].items() for m in item
                if m in ("get", "put", "post", "delete", "options", "head", "patch", "trace")}
         self.assertEqual(ops, {("/channels/{type}/{id}/call", "post"), ("/calls/{id}", "post"),
-                               ("/calls/{id}/end", "post")})
-        self.assertEqual(set(OPERATIONS), {"createCall", "getCallToken", "endCall"})
+                               ("/calls/{id}/end", "post"), ("/webhooks/100ms", "post"),
+                               ("/webhooks/agora", "post")})
+        self.assertEqual(set(OPERATIONS), {"createCall", "getCallToken", "endCall", "hmsEvent",
+                                           "agoraEvent"})
+
+    def test_webhooks_use_the_providers_authentication_only(self):
+        schemes = SPEC["components"]["securitySchemes"]
+        for op, scheme, header in ((HMS_EVENTS, "hmsWebhookSecret", "X-Callbridge-Webhook-Secret"),
+                                   (AGORA_EVENTS, "agoraSignature", "Agora-Signature-V2")):
+            with self.subTest(op.id):
+                self.assertEqual(op.node.get("security"), [{scheme: []}])
+                self.assertEqual((schemes[scheme]["type"], schemes[scheme]["in"],
+                                  schemes[scheme]["name"]), ("apiKey", "header", header))
+                self.assertEqual(op.parameters(), {}, "no Stream parameters")
+        self.assertEqual(SPEC.get("security"), [{"streamJwt": []}])
+        for op in (CREATE, TOKEN, END):
+            self.assertNotIn("security", op.node, f"{op.id}: Stream's JWT (the default)")
 
     def test_documents_every_error_status_and_its_headers(self):
         expected = {
@@ -726,6 +811,8 @@ class Document(unittest.TestCase):
                              "502", "503"},
             "endCall": {"200", "400", "401", "403", "404", "405", "413", "429", "500", "502",
                         "503"},
+            "hmsEvent": {"200", "401", "405", "413", "429", "500", "502", "503"},
+            "agoraEvent": {"200", "401", "405", "413", "429", "500", "502", "503"},
         }
         for op in OPERATIONS.values():
             with self.subTest(op.id):
@@ -743,8 +830,11 @@ class Document(unittest.TestCase):
                     if status not in ("200", "201"):
                         schema = json.dumps(doc["content"]["application/json"]["schema"])
                         self.assertIn(f"#/components/schemas/Status{status}", schema)
-                        self.assertIn(f"#/components/schemas/{op.id[0].upper()}{op.id[1:]}Error",
-                                      schema)
+                        name = ("ProviderEvent" if op in WEBHOOKS
+                                else f"{op.id[0].upper()}{op.id[1:]}")
+                        self.assertIn(f"#/components/schemas/{name}Error", schema)
+                if op in WEBHOOKS:
+                    continue
                 params = {k for k in op.parameters()}
                 self.assertIn(("api_key", "query"), params)
                 self.assertTrue(op.parameters()[("api_key", "query")][0]["required"])
@@ -836,12 +926,46 @@ class Document(unittest.TestCase):
             r.headers["retry-after"] = "1"
             t.check_response(TOKEN, r, "good")
 
+    def test_the_check_fails_on_webhook_answers_the_document_does_not_allow(self):
+        t = SpecCheck()
+        err = {"code": 5, "message": 'ProviderEvent failed with error: "x"', "StatusCode": 401,
+               "duration": "0.02ms",
+               "more_info": "https://getstream.io/chat/docs/api_errors_response", "details": []}
+        good = [(200, {"duration": "0.10ms", "result": "recorded"}),
+                (200, {"duration": "0.10ms", "result": "ignored", "reason": "malformed"}),
+                (401, err)]
+        for op in WEBHOOKS:
+            for status, body in good:
+                r = Response(status, {"content-type": "application/json"},
+                             json.dumps(body).encode())
+                t.check_response(op, r, "good")
+        bad = [
+            (201, good[0][1]),  # events answer 200
+            (200, {"duration": "0.10ms", "result": "ignored"}),  # ignored without a reason
+            (200, {"duration": "0.10ms", "result": "recorded", "reason": "x"}),
+            (200, {"duration": "0.10ms", "result": "accepted"}),
+            (200, {"result": "recorded"}),
+            (401, {**err, "code": 2}),  # webhooks refuse with code 5 only
+            (401, {**err, "message": 'CreateCall failed with error: "x"'}),
+            (404, {**err, "code": 16, "StatusCode": 404}),
+        ]
+        for op in WEBHOOKS:
+            for status, body in bad:
+                with self.subTest(op=op.id, status=status, body=body):
+                    r = Response(status, {"content-type": "application/json"},
+                                 json.dumps(body).encode())
+                    with self.assertRaises(AssertionError):
+                        t.check_response(op, r, "bad")
+
     def test_the_check_fails_on_end_call_answers_the_document_does_not_allow(self):
         t = SpecCheck()
         call = {"id": "standup", "provider": "agora", "type": "video",
                 "agora": {"channel": "standup"}, "hms": {"room_id": "", "room_name": ""},
                 "state": "ended", "created_at": "2026-12-06T08:44:34Z", "created_by": "alice",
-                "ended_at": "2026-12-06T09:00:00Z", "ended_by": "alice", "ended_reason": None}
+                "ended_at": "2026-12-06T09:00:00Z", "ended_by": "alice", "ended_reason": None,
+                "session": {"state": "idle", "started_at": "2026-12-06T08:45:00Z",
+                            "ended_at": "2026-12-06T08:59:00Z", "duration_seconds": 840,
+                            "participants": 0, "max_participants": 3, "sessions": 1}}
         removed = {"duration": "0.31ms", "call": call, "participants_removed": True}
         kept = {**removed, "participants_removed": False,
                 "tokens_valid_until": "2026-12-06T10:00:00Z", "note": "tokens stay valid"}
@@ -860,6 +984,10 @@ class Document(unittest.TestCase):
             (200, {**removed, "note": "x"}),  # removed, yet a note
             (200, {**removed, "participants_removed": "yes"}),
             (200, {**removed, "token": "007x"}),  # extra property
+            (200, {**removed, "call": {k: v for k, v in call.items() if k != "session"}}),
+            (200, {**removed, "call": {**call, "session": {**call["session"], "state": "open"}}}),
+            (200, {**removed, "call": {**call, "session": {**call["session"],
+                                                           "participants": -1}}}),
         ]
         for status, body in bad:
             with self.subTest(status=status, body=body):
@@ -1009,6 +1137,12 @@ class AgoraSandbox(LiveServer):
         r = self.create(None, body={"id": "bad id", "type": "screen"},
                         token=self.token("gus", role="guest"))
         self.assertError(r, 403, 17)
+
+    def test_webhooks_401_without_their_secrets(self):
+        r = self.send_event(HMS_EVENTS, hms_event("peer.join.success", "r", "x", "e-1"))
+        self.assertError(r, 401, 5, contains="HMS_WEBHOOK_SECRET is not set")
+        r = self.send_event(AGORA_EVENTS, agora_event(101, "x", "n-1"))
+        self.assertError(r, 401, 5, contains="AGORA_NCS_SECRET is not set")
 
     def test_create_call_405_413(self):
         self.check_405_and_413(CREATE, {"type": "messaging", "id": "general"})
@@ -1465,6 +1599,181 @@ class Members(LiveServer):
                            body={"user_id": "carol"})
         self.assertEqual(r.status, 201, r)
         self.assertEqual(len(self.asked), before, "a server token is not checked")
+
+
+class AgoraEvents(LiveServer):
+    """An Agora deployment (in-memory store) that takes both providers' events: Agora NCS
+    signed with AGORA_NCS_SECRET, 100ms webhooks with HMS_WEBHOOK_SECRET."""
+
+    api_key = MEMBERS_STREAM_KEY
+    secret = MEMBERS_STREAM_SECRET
+
+    @classmethod
+    def start_mocks(cls):
+        return {
+            "STREAM_API_KEY": MEMBERS_STREAM_KEY,
+            "STREAM_API_SECRET": MEMBERS_STREAM_SECRET.decode(),
+            "CALLBRIDGE_MEMBERSHIP": "off",
+            "AGORA_APP_ID": DDB_AGORA_APP_ID,
+            "AGORA_APP_CERTIFICATE": "5cfd2fd1755d40ecb72977518be15d3b",
+            "AGORA_NCS_SECRET": AGORA_NCS_SECRET.decode(),
+            "HMS_WEBHOOK_SECRET": HMS_WEBHOOK_SECRET,
+        }
+
+    def test_agora_events_recorded_duplicate_and_the_session(self):
+        self.assertEqual(self.create("ev-agora").status, 201)
+        self.assertEqual(self.session_of("ev-agora"),
+                         {"state": "idle", "started_at": None, "ended_at": None,
+                          "duration_seconds": None, "participants": 0, "max_participants": 0,
+                          "sessions": 0})
+        now = int(time.time())
+        opened = agora_event(101, "ev-agora", "n-101", ts=now)
+        self.assertEvent(self.send_event(AGORA_EVENTS, opened), "recorded")
+        self.assertEvent(self.send_event(AGORA_EVENTS, opened), "duplicate")
+        joined = agora_event(103, "ev-agora", "n-103", ts=now, seq=1)
+        self.assertEvent(self.send_event(AGORA_EVENTS, joined), "recorded")
+        s = self.session_of("ev-agora")
+        self.assertEqual((s["state"], s["participants"], s["max_participants"], s["sessions"]),
+                         ("live", 1, 1, 1), s)
+        self.assertRegex(s["started_at"], RFC3339)
+        self.assertIsNone(s["ended_at"])
+        # Out of order: the leave with a later clientSeq, then the channel's end.
+        left = agora_event(104, "ev-agora", "n-104", ts=now + 5, seq=2)
+        closed = agora_event(102, "ev-agora", "n-102", ts=now + 6)
+        self.assertEvent(self.send_event(AGORA_EVENTS, closed), "recorded")
+        self.assertEvent(self.send_event(AGORA_EVENTS, left), "recorded")
+        s = self.session_of("ev-agora")
+        self.assertEqual((s["state"], s["participants"], s["max_participants"], s["sessions"],
+                          s["duration_seconds"]), ("idle", 0, 1, 1, 6), s)
+        self.assertEqual(unix(s["ended_at"]) - unix(s["started_at"]), 6)
+        # The session does not end the call.
+        self.assertEqual(self.get_token("ev-agora").status, 201)
+
+    def test_agora_401_bad_missing_or_foreign_signature(self):
+        self.assertEqual(self.create("ev-agora-401").status, 201)
+        body = json.dumps(agora_event(101, "ev-agora-401", "n-401")).encode()
+        for label, sig, code_reason in (
+            ("missing", None, "missing"),
+            ("another body's", agora_signature(body + b" "), "does not sign"),
+            ("another secret's", agora_signature(body, b"someone-elses"), "does not sign"),
+            ("not hex", "z" * 64, "does not sign"),
+            ("truncated", agora_signature(body)[:63], "does not sign"),
+        ):
+            with self.subTest(label):
+                r = self.send_event(AGORA_EVENTS, body, signature=sig)
+                self.assertError(r, 401, 5, contains=code_reason)
+        # Nothing was recorded by any of them.
+        self.assertEqual(self.session_of("ev-agora-401")["sessions"], 0)
+
+    def test_agora_ignored_events(self):
+        self.assertEqual(self.create("ev-agora-ign").status, 201)
+        now = int(time.time())
+        for label, body, reason in (
+            ("not JSON", b"not json", "malformed"),
+            ("a JSON array", b"[1,2]", "malformed"),
+            ("no noticeId", {"productId": 1, "eventType": 101,
+                             "payload": {"channelName": "ev-agora-ign", "ts": now}}, "malformed"),
+            ("another product", agora_event(101, "ev-agora-ign", "n-p3", product=3), "untracked"),
+            ("another event type", agora_event(111, "ev-agora-ign", "n-111"), "untracked"),
+            ("not a call's channel", agora_event(101, "Not A Call!", "n-nac"), "not_a_call"),
+            ("unknown call", agora_event(101, "ev-nobody", "n-unk"), "unknown_call"),
+            ("before this call", agora_event(101, "ev-agora-ign", "n-old", ts=now - 3600),
+             "before_this_call"),
+        ):
+            with self.subTest(label):
+                self.assertEvent(self.send_event(AGORA_EVENTS, body), "ignored", reason)
+        self.assertEqual(self.session_of("ev-agora-ign")["sessions"], 0)
+
+    def test_hms_webhooks_401_and_ignored_here(self):
+        self.assertEqual(self.create("ev-hms-here").status, 201)
+        event = hms_event("peer.join.success", "6470b7a5e3f47d5e9a1c0f22", "ev-hms-here", "e-1")
+        for label, secret in (("missing", None), ("wrong", "nope"),
+                              ("longer", HMS_WEBHOOK_SECRET + "x"), ("empty", "")):
+            with self.subTest(label):
+                r = self.send_event(HMS_EVENTS, event, secret=secret)
+                self.assertError(r, 401, 5, contains="X-Callbridge-Webhook-Secret")
+        # Authenticated: an Agora call is no 100ms room; other types are not tracked.
+        self.assertEvent(self.send_event(HMS_EVENTS, event), "ignored", "another_room")
+        self.assertEvent(self.send_event(
+            HMS_EVENTS, hms_event("recording.success", "r", "ev-hms-here", "e-2")),
+            "ignored", "untracked")
+        self.assertEvent(self.send_event(HMS_EVENTS, b"{"), "ignored", "malformed")
+        self.assertEvent(self.send_event(
+            HMS_EVENTS, hms_event("peer.join.success", "r", "ev-nobody", "e-3")),
+            "ignored", "unknown_call")
+
+    def test_webhooks_405_413(self):
+        for op in WEBHOOKS:
+            with self.subTest(op.id):
+                self.check_405_and_413(op, {})
+
+
+class HmsEvents(LiveServer):
+    """A 100ms deployment with HMS_WEBHOOK_URL: rooms are created with the webhook, and the
+    webhooks of a call's room make its session."""
+
+    api_key = HMS_STREAM_KEY
+    secret = HMS_STREAM_SECRET
+    hms = True
+    webhook_url = "https://callbridge.example.com/webhooks/100ms"
+
+    @classmethod
+    def start_mocks(cls):
+        handler = hms_mock_handler()
+        cls.mock = MockServer(handler)
+        cls.addClassCleanup(cls.mock.stop)
+        cls.rooms = handler.state["rooms"]
+        return {
+            "CALLBRIDGE_PROVIDER": "hms",
+            "CALLBRIDGE_MEMBERSHIP": "off",
+            "STREAM_API_KEY": HMS_STREAM_KEY,
+            "STREAM_API_SECRET": HMS_STREAM_SECRET.decode(),
+            "HMS_APP_ACCESS_KEY": HMS_ACCESS_KEY,
+            "HMS_APP_SECRET": HMS_SECRET.decode(),
+            "HMS_TEMPLATE_ID": HMS_TEMPLATE,
+            "HMS_DEFAULT_ROLE": HMS_ROLE,
+            "HMS_API_BASE_URL": f"http://127.0.0.1:{cls.mock.port}/v2",
+            "HMS_WEBHOOK_URL": cls.webhook_url,
+            "HMS_WEBHOOK_SECRET": HMS_WEBHOOK_SECRET,
+        }
+
+    def test_room_created_with_the_webhook_then_events_make_the_session(self):
+        r = self.create("ev-hms")
+        self.assertEqual(r.status, 201, r)
+        room_id = r.json()["call"]["hms"]["room_id"]
+        sent = [room for room in self.rooms if room["name"] == "ev-hms"]
+        self.assertEqual(len(sent), 1)
+        self.assertEqual(sent[0].get("webhook"), {
+            "url": self.webhook_url,
+            "headers": {"X-Callbridge-Webhook-Secret": HMS_WEBHOOK_SECRET}})
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 30))
+        ev = lambda kind, eid, **kw: hms_event(kind, room_id, "ev-hms", eid,  # noqa: E731
+                                               session_started_at=now, **kw)
+        join_a = ev("peer.join.success", "e-ja", peer="a", at=now)
+        self.assertEvent(self.send_event(HMS_EVENTS, join_a), "recorded")
+        self.assertEvent(self.send_event(HMS_EVENTS, {**join_a, "is_replay": True}),
+                         "duplicate")
+        self.assertEvent(self.send_event(HMS_EVENTS, ev("peer.join.success", "e-jb", peer="b",
+                                                        at=now)), "recorded")
+        s = self.session_of("ev-hms")
+        self.assertEqual((s["state"], s["participants"], s["max_participants"], s["sessions"]),
+                         ("live", 2, 2, 1), s)
+        for kind, eid, kw in (("peer.leave.success", "e-la", {"peer": "a", "at": later}),
+                              ("peer.leave.success", "e-lb", {"peer": "b", "at": later}),
+                              ("session.close.success", "e-close", {"at": later})):
+            self.assertEvent(self.send_event(HMS_EVENTS, ev(kind, eid, **kw)), "recorded")
+        s = self.session_of("ev-hms")
+        self.assertEqual((s["state"], s["participants"], s["max_participants"], s["sessions"],
+                          s["duration_seconds"]), ("idle", 0, 2, 1, 30), s)
+        # Another room with this call's name (not the call's room) changes nothing.
+        other = hms_event("session.open.success", "6470b7a5e3f47d5e9a1cffff", "ev-hms", "e-x",
+                          session="sess-x", session_started_at=later)
+        self.assertEvent(self.send_event(HMS_EVENTS, other), "ignored", "another_room")
+        self.assertEqual(self.session_of("ev-hms")["sessions"], 1)
+        # Agora's webhook is refused: AGORA_NCS_SECRET is not set here.
+        r = self.send_event(AGORA_EVENTS, agora_event(101, "ev-hms", "n-1"))
+        self.assertError(r, 401, 5, contains="AGORA_NCS_SECRET is not set")
 
 
 class DynamoDbFailures(LiveServer):

@@ -16,7 +16,17 @@ cfn-lint, which runs before it in the suite):
   some inside SAM resources, e.g. in environment variables);
 - each function is built with cargo-lambda from a [[bin]] of a workspace crate under functions/,
   one function per binary describe names;
-- the HttpApi routes are exactly describe's routes (method, path, function);
+- the HttpApi routes are exactly describe's routes (method, path, function); no route has an
+  authorizer (the functions authenticate: Stream's credentials, or the providers' secret
+  header and signature on the webhook routes); integrations written in the HttpApi's
+  DefinitionBody (create-call's) are the route's, and name its function by its fixed
+  FunctionName;
+- no circular dependency between resources in SAM's output (cfn-lint 1.58 and `sam validate
+  --lint` miss the one a function's environment naming the API makes, through the API's
+  integrations);
+- HMS_WEBHOOK_URL: create-call's is the API's own URL + the 100ms webhook route when
+  HmsWebhookSecret is given, else empty; the other functions' empty; HMS_WEBHOOK_SECRET and
+  AGORA_NCS_SECRET come from their parameters;
 - IAM: inline statements only, exactly the DynamoDB actions describe lists for each function,
   on the table;
 - environment: every variable describe lists is set for each function, except the deliberate
@@ -130,10 +140,14 @@ APP_NAMESPACE = "Callbridge"
 APP_METRICS = {
     "ProviderFailures": ["FunctionName", "Provider"],
     "Throttled": ["FunctionName", "Operation"],
-    # Not alarmed (a count of normal events), but dashboards read it: pinned like the others.
+    # Not alarmed (counts of normal events), but dashboards read them: pinned like the others.
     "CallsEnded": ["FunctionName", "Provider", "Reason"],
+    "ProviderEvents": ["FunctionName", "Provider", "Result"],
 }
 FILTER_METRICS = {"ApiThrottled": ["ApiId"]}
+
+# The API's own URL, as the template writes it (Outputs, ApiUrl) and passes it to create-call.
+API_URL = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
 
 ALARM_TOPIC = {"Fn::If": ["HasAlarmTopicArn", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}
 
@@ -291,6 +305,56 @@ def refs(node, path):
     return []
 
 
+def dependencies(node):
+    """Logical ids a CloudFormation value refers to (Ref, Fn::GetAtt, ${X} and ${X.Attr} in
+    Fn::Sub), pseudo parameters included."""
+    out = set()
+    if isinstance(node, dict):
+        if isinstance(node.get("Ref"), str):
+            out.add(node["Ref"])
+        att = node.get("Fn::GetAtt")
+        if att is not None:
+            out.add(att[0] if isinstance(att, list) else str(att).split(".")[0])
+        sub = node.get("Fn::Sub")
+        if sub is not None:
+            text = sub if isinstance(sub, str) else sub[0]
+            local = set(sub[1]) if isinstance(sub, list) and len(sub) > 1 else set()
+            out |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!][^}]*)\}", text)} - local
+        for v in node.values():
+            out |= dependencies(v)
+    elif isinstance(node, list):
+        for v in node:
+            out |= dependencies(v)
+    return out
+
+
+def cycles(resources):
+    """Circular dependencies among CloudFormation resources, as lists of logical ids."""
+    graph = {}
+    for name, res in resources.items():
+        depends = res.get("DependsOn") or []
+        depends = set(as_list(depends))
+        graph[name] = {d for d in dependencies(res.get("Properties") or {}) | depends
+                       if d in resources}
+    found, state = [], {}
+
+    def visit(n, stack):
+        state[n] = "open"
+        stack.append(n)
+        for m in sorted(graph[n]):
+            if state.get(m) == "open":
+                found.append(stack[stack.index(m):] + [m])
+            elif m not in state:
+                visit(m, stack)
+        stack.pop()
+        state[n] = "done"
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n, [])
+    return found
+
+
 def sam_translate(t):
     """The CloudFormation template SAM makes of t (offline; the code URI is replaced by an S3
     placeholder, as `sam package` would)."""
@@ -410,6 +474,83 @@ class TemplateChecks(unittest.TestCase):
                 self.assertNotIn(key, routes, f"{where}: route {key} declared twice")
                 routes[key] = binary_of(res)
         self.assertEqual(routes, expected)
+
+    def test_no_route_has_an_authorizer(self):
+        # The webhook routes must reach provider-events unauthenticated by API Gateway (the
+        # providers send no Stream credentials); the others authenticate in the function too.
+        api = (self.resources.get("HttpApi") or {}).get("Properties") or {}
+        self.assertNotIn("Auth", api, "HttpApi: Auth (authorizers)")
+        webhooks = {k for k, b in self.code["routes"].items()
+                    if self.code["operations"].get(b) == "ProviderEvent"}
+        self.assertEqual({p for _, p in webhooks}, {"/webhooks/100ms", "/webhooks/agora"})
+        seen = set()
+        for name, res in self.functions.items():
+            for ev_name, ev in ((res.get("Properties") or {}).get("Events") or {}).items():
+                props = ev.get("Properties") or {}
+                self.assertNotIn("Auth", props, f"{name}/Events/{ev_name}: Auth")
+                seen.add((str(props.get("Method", "")).upper(), props.get("Path")))
+        self.assertLessEqual(webhooks, seen, "webhook routes")
+        authorizers = [k for k, r in self.cfn_resources.items()
+                       if r.get("Type") == "AWS::ApiGatewayV2::Authorizer"]
+        self.assertEqual(authorizers, [], "authorizers in SAM's output")
+        body = (self.cfn_resources["HttpApi"].get("Properties") or {}).get("Body") or {}
+        for path, item in (body.get("paths") or {}).items():
+            for method, op in item.items():
+                self.assertFalse((op or {}).get("security"), f"{method} {path}: security")
+        self.assertFalse(body.get("security"), "HttpApi body: security")
+
+    def test_integrations_in_the_definition_body(self):
+        # An integration written by hand in DefinitionBody wins over SAM's (SAM keeps it): it
+        # must be the route's own, naming its function by the function's fixed name.
+        api = (self.resources.get("HttpApi") or {}).get("Properties") or {}
+        paths = ((api.get("DefinitionBody") or {}).get("paths")) or {}
+        by_binary = {binary_of(r): n for n, r in self.functions.items()}
+        for path, item in paths.items():
+            for method, op in item.items():
+                where = f"DefinitionBody {method.upper()} {path}"
+                binary = self.code["routes"].get((method.upper(), path))
+                self.assertIsNotNone(binary, f"{where}: not a route of the code")
+                fn = self.functions[by_binary[binary]].get("Properties") or {}
+                fixed = f"${{AWS::StackName}}-{binary}"
+                self.assertEqual(fn.get("FunctionName"), {"Fn::Sub": fixed},
+                                 f"{where}: {by_binary[binary]} needs FunctionName {fixed}")
+                integration = (op or {}).get("x-amazon-apigateway-integration") or {}
+                self.assertEqual(integration, {
+                    "type": "aws_proxy",
+                    "httpMethod": "POST",
+                    "uri": {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:"
+                                       "path/2015-03-31/functions/arn:${AWS::Partition}:lambda:"
+                                       "${AWS::Region}:${AWS::AccountId}:function:"
+                                       f"{fixed}/invocations"},
+                    "payloadFormatVersion": "2.0",
+                }, where)
+
+    def test_no_circular_dependencies(self):
+        # cfn-lint 1.58 and `sam validate --lint` pass a template whose function environment
+        # names the HttpApi while SAM's integration names the function; CloudFormation refuses
+        # it at deployment ("Circular dependency between resources").
+        self.assertEqual(cycles(self.cfn_resources), [])
+
+    def test_hms_webhook_url_is_the_apis_own(self):
+        hms_route = [p for (m, p), b in self.code["routes"].items()
+                     if m == "POST" and p.endswith("/100ms")
+                     and self.code["operations"].get(b) == "ProviderEvent"]
+        self.assertEqual(len(hms_route), 1, "the 100ms webhook route")
+        self.assertEqual(self.conditions.get("HasHmsWebhookSecret"),
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "HmsWebhookSecret"}, ""]}]})
+        creator = [b for b, op in self.code["operations"].items() if op == "CreateCall"]
+        for name, res in self.functions.items():
+            env = effective_env(self.t, name)
+            self.assertEqual(env.get("HMS_WEBHOOK_SECRET"), {"Ref": "HmsWebhookSecret"}, name)
+            self.assertEqual(env.get("AGORA_NCS_SECRET"), {"Ref": "AgoraNcsSecret"}, name)
+            if binary_of(res) in creator:
+                expected = {"Fn::If": ["HasHmsWebhookSecret",
+                                       {"Fn::Sub": API_URL + hms_route[0]}, ""]}
+            else:
+                expected = ""  # it creates no rooms
+            self.assertEqual(env.get("HMS_WEBHOOK_URL"), expected, f"{name}: HMS_WEBHOOK_URL")
+        outputs = self.t.get("Outputs") or {}
+        self.assertEqual((outputs.get("ApiUrl") or {}).get("Value"), {"Fn::Sub": API_URL})
 
     # IAM
 

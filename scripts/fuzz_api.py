@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Fuzzes the three operations of the local server against openapi.yaml with schemathesis.
+"""Fuzzes the five operations of the local server against openapi.yaml with schemathesis.
+
+The two provider webhooks answer 401 throughout: the test deployment has no webhook secrets, so
+they are fuzzed for their refusals (401, 405; scripts/check_openapi.py sends them
+authenticated events).
 
 Starts the debug callbridge-local binary on 127.0.0.1 and a free port (CALLBRIDGE_PORT=0; the
 port is read from its banner), in a cleaned environment: PATH plus a fixed test deployment
 (its own Stream key and secret, Agora test credentials, the in-memory store). Then runs
-`schemathesis run` on openapi.yaml with scripts/fuzz_api.toml (bounded, about 5,300 requests;
+`schemathesis run` on openapi.yaml with scripts/fuzz_api.toml (bounded, about 8,400 requests;
 deterministic: the same requests on every run but for server-generated call ids) and
 scripts/fuzz_hooks.py (api_key and signed HS256 tokens, user or server tokens by case).
 Examples, coverage, fuzzing and stateful phases, positive and negative cases; it fails on

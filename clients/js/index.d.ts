@@ -39,6 +39,29 @@ export interface Call {
   /** Who ended it; null while active, or when its time limit ended it. */
   ended_by: string | null;
   ended_reason: string | null;
+  /** The call's media session, as the provider's events report it (idle until the first). */
+  session: CallSession;
+}
+
+/**
+ * A call's media session record: kept apart from `state` (a session that closes does not end
+ * the call). Times are RFC 3339, UTC, or null.
+ */
+export interface CallSession {
+  /** `live` while a session runs. */
+  state: 'live' | 'idle';
+  /** Start of the current or last session. */
+  started_at: string | null;
+  /** End of the last session, once it is over. */
+  ended_at: string | null;
+  /** Start to end, or to now while live; null before the first session. */
+  duration_seconds: number | null;
+  /** People in the session now. */
+  participants: number;
+  /** The most people in the call at once, over all its sessions. */
+  max_participants: number;
+  /** How many sessions there were. */
+  sessions: number;
 }
 
 /** Agora calls ignore every option but `max_duration_seconds`. */

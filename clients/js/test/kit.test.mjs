@@ -71,6 +71,15 @@ for (const major of [8, 9]) {
         ended_at: null,
         ended_by: null,
         ended_reason: null,
+        session: {
+          state: 'idle',
+          started_at: null,
+          ended_at: null,
+          duration_seconds: null,
+          participants: 0,
+          max_participants: 0,
+          sessions: 0,
+        },
       });
       assert.match(createdAt, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
       assert.match(res.token, /^007eJ/);

@@ -5,6 +5,7 @@ import {
   callbridge,
   restoreCallMethods,
   type Call,
+  type CallSession,
   type CreateCallResponse,
   type GetCallTokenResponse,
   type HMSCallOptions,
@@ -16,6 +17,11 @@ export async function nine(client: StreamChat): Promise<number | undefined> {
   const calls = callbridge(client, 'https://abc.execute-api.eu-west-1.amazonaws.com');
   const created: CreateCallResponse = await calls.createCall(client.channel('messaging', 'general'), { id: 'standup', type: 'video' });
   const call: Call = created.call;
+  const session: CallSession = call.session;
+  const live: boolean = session.state === 'live';
+  const seconds: number | null = session.duration_seconds;
+  void live;
+  void seconds;
   if (created.agora_uid !== undefined) {
     const appId: string = created.agora_app_id; // an Agora answer has both
     void appId;

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 use callbridge::api::{
-    ApiRequest, CREATE_CALL_ROUTE, END_CALL_ROUTE, GET_CALL_TOKEN_ROUTE, MAX_BODY_BYTES,
-    log_request, route_of,
+    AGORA_EVENTS_ROUTE, ApiRequest, CREATE_CALL_ROUTE, END_CALL_ROUTE, GET_CALL_TOKEN_ROUTE,
+    HMS_EVENTS_ROUTE, MAX_BODY_BYTES, log_request, route_of,
 };
 use callbridge::jwt;
 use callbridge::store::Storage;
@@ -113,6 +113,17 @@ pub fn describe() -> serde_json::Value {
             Operation::EndCall,
             END_CALL_ROUTE,
             dynamodb::END_CALL_ACTIONS,
+        ),
+        // One function serves both providers' events.
+        (
+            Operation::ProviderEvent,
+            HMS_EVENTS_ROUTE,
+            dynamodb::PROVIDER_EVENTS_ACTIONS,
+        ),
+        (
+            Operation::ProviderEvent,
+            AGORA_EVENTS_ROUTE,
+            dynamodb::PROVIDER_EVENTS_ACTIONS,
         ),
     ];
     let routes: Vec<_> = operations
