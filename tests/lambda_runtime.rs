@@ -228,6 +228,60 @@ async fn the_end_call_function_ends_what_create_call_created() {
     assert!(body["message"].as_str().unwrap().contains("has ended"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_events_function_authenticates_and_records() {
+    let table = table().await;
+    let create_api = RuntimeApi::start().await;
+    let events_api = RuntimeApi::start().await;
+    let _create = spawn("create-call", &base_env(&create_api, &table), Stdio::null());
+    let mut env = base_env(&events_api, &table);
+    env.push(("AGORA_NCS_SECRET".into(), "ncs-secret-value".into()));
+    let _events = spawn("provider-events", &env, Stdio::null());
+    let (status, body) = gateway_response(create_api.invoke(&fixture("create-call")).await);
+    assert_eq!(status, 201, "{body}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ncs = serde_json::json!({"noticeId": "n-1", "productId": 1, "eventType": 101,
+        "notifyMs": now * 1000, "payload": {"channelName": "standup", "ts": now}})
+    .to_string();
+    let request = |signature: &str| {
+        let mut v: Value = serde_json::from_str(&fixture("get-call-token")).unwrap();
+        v["rawPath"] = "/webhooks/agora".into();
+        v["routeKey"] = "POST /webhooks/agora".into();
+        v["requestContext"]["http"]["path"] = "/webhooks/agora".into();
+        v["pathParameters"] = Value::Null;
+        v["headers"] = serde_json::json!({"content-type": "application/json",
+            "agora-signature-v2": signature});
+        v["body"] = ncs.clone().into();
+        v.to_string()
+    };
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, b"ncs-secret-value");
+    let good: String = aws_lc_rs::hmac::sign(&key, ncs.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (status, body) = gateway_response(events_api.invoke(&request(&"0".repeat(64))).await);
+    assert_eq!(status, 401, "{body}");
+    assert_stream_error(&body, 401, 5);
+    let (status, body) = gateway_response(events_api.invoke(&request(&good)).await);
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("recorded")),
+        "{body}"
+    );
+    let (status, body) = gateway_response(events_api.invoke(&request(&good)).await);
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("duplicate")),
+        "{body}"
+    );
+    let (_, body) = gateway_response(create_api.invoke(&fixture("create-call")).await);
+    assert_eq!(body["call"]["session"]["state"], "live", "{body}");
+}
+
 #[tokio::test]
 async fn logs_are_json_with_one_line_per_request_and_no_secrets_even_at_trace() {
     let table = table().await;

@@ -43,7 +43,7 @@ pub const CALLS: &str = "Calls";
 pub const CALLS_ENDED: &str = "CallsEnded";
 /// Provider events received, by provider and `Result`: `recorded`, `duplicate`,
 /// `unauthenticated`, or why one was ignored (`malformed`, `untracked`, `not_a_call`,
-/// `unknown_call`, `another_room`, `before_this_call`, `too_many_events`).
+/// `unknown_call`, `another_room`, `before_this_call`, `too_many_events`, `empty`).
 pub const PROVIDER_EVENTS: &str = "ProviderEvents";
 /// Join tokens issued, by operation and provider.
 pub const TOKENS_ISSUED: &str = "TokensIssued";

@@ -106,7 +106,8 @@ pub fn assert_stream_error(body: &Value, status: u16, code: i64) -> String {
     assert!(
         message.starts_with("CreateCall failed with error: \"")
             || message.starts_with("GetCallToken failed with error: \"")
-            || message.starts_with("EndCall failed with error: \""),
+            || message.starts_with("EndCall failed with error: \"")
+            || message.starts_with("ProviderEvent failed with error: \""),
         "message style: {message}"
     );
     assert!(body["duration"].as_str().unwrap().ends_with("ms"), "{body}");
