@@ -103,12 +103,13 @@ pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenE
     if content.services.is_empty() {
         return Err(TokenError::NoServices);
     }
-    // payload = bytes(signature) || signing_info; the signature is filled in once the signing
-    // info is written after its place.
-    let mut payload = Vec::with_capacity(2 + 32 + 192);
-    payload.extend_from_slice(&32u16.to_le_bytes());
-    payload.extend_from_slice(&[0; 32]);
-    let info = &mut payload;
+    // payload = bytes(signature) || signing_info, written after room for the zlib framing;
+    // the signature is filled in once the signing info is written after its place.
+    let mut buf = Vec::with_capacity(STORED_PREFIX + 2 + 32 + 192 + 4);
+    buf.extend_from_slice(&[0; STORED_PREFIX]);
+    buf.extend_from_slice(&32u16.to_le_bytes());
+    buf.extend_from_slice(&[0; 32]);
+    let info = &mut buf;
     put_bytes(info, content.app_id.as_bytes())?;
     info.extend_from_slice(&content.issue_ts.to_le_bytes());
     info.extend_from_slice(&content.expire.to_le_bytes());
@@ -129,10 +130,11 @@ pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenE
             Service::Rtm { user_id, .. } => put_bytes(info, user_id.as_bytes())?,
         }
     }
-    let signature = sign(certificate, content.issue_ts, content.salt, &payload[34..]);
-    payload[2..34].copy_from_slice(&signature);
+    let signed = STORED_PREFIX + 34;
+    let signature = sign(certificate, content.issue_ts, content.salt, &buf[signed..]);
+    buf[signed - 32..signed].copy_from_slice(&signature);
 
-    let stream = zlib_stored(&payload);
+    let stream = stored_in_place(buf);
     let mut token = String::with_capacity(VERSION.len() + stream.len().div_ceil(3) * 4);
     token.push_str(VERSION);
     STANDARD.encode_string(&stream, &mut token);
@@ -141,6 +143,24 @@ pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenE
 
 /// The most a stored deflate block holds (its length is a u16).
 const STORED_BLOCK_MAX: usize = u16::MAX as usize;
+/// The zlib header and one stored block's header: what comes before the input in
+/// [`zlib_stored`]'s stream of a one-block input.
+const STORED_PREFIX: usize = 2 + 5;
+
+/// `buf` is [`STORED_PREFIX`] bytes of room, then the input: [`zlib_stored`] of the input,
+/// framed in place when it is one block (a token's payload, about 150 bytes, is).
+fn stored_in_place(mut buf: Vec<u8>) -> Vec<u8> {
+    let input = &buf[STORED_PREFIX..];
+    if input.len() > STORED_BLOCK_MAX {
+        return zlib_stored(input);
+    }
+    let adler = zlib_rs::adler32::adler32(1, input);
+    let len = (input.len() as u16).to_le_bytes();
+    let nlen = (!(input.len() as u16)).to_le_bytes();
+    buf[..STORED_PREFIX].copy_from_slice(&[0x78, 0x01, 0x01, len[0], len[1], nlen[0], nlen[1]]);
+    buf.extend_from_slice(&adler.to_be_bytes());
+    buf
+}
 
 /// `input` as a zlib stream (RFC 1950) of stored deflate blocks (RFC 1951 section 3.2.4,
 /// `BTYPE` 00): the header zlib writes at level 0 (`78 01`: deflate, 32 KiB window, fastest),
@@ -197,7 +217,10 @@ fn put_privileges(buf: &mut Vec<u8>, privileges: &[(u16, u32)]) {
         large.extend_from_slice(privileges);
         &mut large
     };
-    sorted.sort_by_key(|p| p.0);
+    // Callers usually list them in order already (agora::rtc_token does).
+    if !sorted.is_sorted_by_key(|p| p.0) {
+        sorted.sort_by_key(|p| p.0);
+    }
     for &(id, value) in sorted.iter() {
         buf.extend_from_slice(&id.to_le_bytes());
         buf.extend_from_slice(&value.to_le_bytes());
@@ -442,6 +465,13 @@ mod tests {
             assert_eq!(status, Status::StreamEnd, "{n} bytes");
             assert_eq!(d.total_in() as usize, z.len());
             assert!(out == input, "{n} bytes");
+        }
+        // Framed in place: the same stream.
+        for n in [0usize, 1, 150, 65_535, 65_536, 2 * 65_535 + 3] {
+            let input: Vec<u8> = (0..n).map(|_| rng.u8(..)).collect();
+            let mut buf = vec![0xAA; STORED_PREFIX];
+            buf.extend_from_slice(&input);
+            assert!(stored_in_place(buf) == zlib_stored(&input), "{n} bytes");
         }
         // A flipped payload byte fails the Adler-32 check.
         let mut z = zlib_stored(b"payload");
