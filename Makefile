@@ -10,6 +10,9 @@
 #                       and the Lambda functions' CPU per invocation under a Runtime API emulator
 #   make storage-profile  the same under perf: breakdown by component and flamegraphs
 #   make sdk-instructions instructions per request (valgrind) of the DynamoDB client, per SDK option
+#   make compare        storage-cpu beside the Node.js references in benches/node (a Node local
+#                       server on a Map, a Node Lambda handler on the canned DynamoDB), in one run
+#   make agora-check    Agora's official Node parser (agora-token 2.0.6) on tokens built here
 #   make lambda-tools   install cargo-lambda and zig (pinned) into .tools/lambda
 #   make lambda         build the four functions for Lambda (arm64) with cargo-lambda
 #   make lambda-x86     the same for x86_64
@@ -17,7 +20,7 @@
 #   make smoke API=<ApiUrl> STREAM_API_KEY=... STREAM_API_SECRET=...
 #                       smoke test of a deployed stack as a client (scripts/smoke.py, Python 3
 #                       stdlib only; the test suite runs it against the local server)
-.PHONY: run test bench cold-start storage-cpu storage-profile sdk-instructions lambda-tools lambda lambda-x86 sam-cli sam-build smoke
+.PHONY: run test bench cold-start storage-cpu storage-profile sdk-instructions compare agora-check node-reference lambda-tools lambda lambda-x86 sam-cli sam-build smoke
 
 LAMBDA_VENV := .tools/lambda
 LAMBDA_PATH := $(CURDIR)/$(LAMBDA_VENV)/bin:$(PATH)
@@ -53,6 +56,19 @@ storage-profile:
 sdk-instructions:
 	cargo build --profile bench -p callbridge --example sdk_instructions
 	python3 scripts/sdk_instructions.py
+
+# The Node.js references' pinned packages (benches/node/package-lock.json), installed under
+# benches/node/node_modules (ignored). Neither target is part of make test.
+node-reference:
+	test -d benches/node/node_modules || npm ci --prefix benches/node --no-audit --no-fund
+
+compare: node-reference
+	cargo build --release -p callbridge-local -p create-call -p get-call-token
+	python3 scripts/storage_cpu.py --node --rounds 5 --warmup 2000
+	python3 scripts/storage_cpu.py --node --rounds 5 --warmup 2000 --lambda
+
+agora-check: node-reference
+	cargo run --quiet -p callbridge --example agora_tokens -- 500 | node benches/node/verify_agora_tokens.mjs
 
 lambda-tools:
 	test -x $(LAMBDA_VENV)/bin/cargo-lambda || { python3 -m venv $(LAMBDA_VENV) && \

@@ -4,7 +4,8 @@
 Reads `perf script` output (a `perf record --call-graph` of callbridge-local, as
 `scripts/storage_cpu.py --perf FILE` makes) on standard input, and prints each component's
 share of the samples, split into kernel, C library (malloc, memcpy) and Rust user code; with
-`--folded FILE` it also writes the stacks folded for a flamegraph (inferno-flamegraph).
+`--folded FILE` it also writes the stacks folded for a flamegraph (inferno-flamegraph), and
+with `--top N` it prints the N symbols with the most samples of their own (leaf frames).
 
 A sample belongs to the innermost component its stack passes through, read from the root to
 the leaf: the local server's HTTP layer or the Lambda runtime client and adapter, Callbridge
@@ -12,7 +13,7 @@ the leaf: the local server's HTTP layer or the Lambda runtime client and adapter
 retries), the HTTP clients (hyper: the SDK's, the Runtime API's), or the tokio runtime itself
 (scheduling, waking another thread, parking in epoll, timers).
 
-    perf script -i FILE | python3 scripts/profile_breakdown.py [--folded OUT]
+    perf script -i FILE | python3 scripts/profile_breakdown.py [--folded OUT] [--top N]
 """
 
 import argparse
@@ -86,14 +87,18 @@ def classify(frames):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--folded", metavar="OUT", help="write folded stacks to OUT")
+    parser.add_argument("--top", type=int, default=0, metavar="N",
+                        help="also print the N symbols with the most self samples")
     args = parser.parse_args()
     table = collections.defaultdict(collections.Counter)
     folded = collections.Counter()
+    leaves = collections.Counter()
     total = 0
     for period, frames in samples(sys.stdin):
         total += period
         leaf_symbol, leaf_dso = frames[0]
         table[classify(frames)][mode(leaf_dso, leaf_symbol)] += period
+        leaves[(leaf_symbol[:90], leaf_dso.rsplit("/", 1)[-1])] += period
         if args.folded:
             folded[";".join(s.replace(";", ":") for s, _ in reversed(frames))] += period
     if not total:
@@ -103,6 +108,10 @@ def main():
         share = {k: 100 * v / total for k, v in modes.items()}
         print(f"{name:58} {sum(share.values()):5.1f}% {share.get('kernel', 0):6.1f}% "
               f"{share.get('libc', 0):5.1f}% {share.get('user', 0):5.1f}%")
+    if args.top:
+        print(f"\n{'self':>6}  top {args.top} symbols (leaf frames)")
+        for (symbol, dso), period in leaves.most_common(args.top):
+            print(f"{100 * period / total:5.1f}%  {symbol}  [{dso}]")
     if args.folded:
         with open(args.folded, "w") as out:
             for stack, count in folded.items():

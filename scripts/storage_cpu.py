@@ -14,6 +14,11 @@ under a Runtime API emulator in this script, against the same canned DynamoDB, a
 us per invocation: the Runtime API round trips, the event, the handler, DynamoDB, the logs and
 the metrics, all of the production path but the network.
 
+`--node` adds the Node.js references in benches/node (`make compare` installs them) to every
+round, interleaved with the Rust builds: in server mode the Node local server on its memory
+store (a Map), with `--lambda` the Node handler under the same Runtime API emulator and canned
+DynamoDB; it prints each Rust figure's ratio to Node's, computed round by round.
+
 Rounds (`--rounds`, 3) are repeated and their median printed with the range: CPU time on a
 shared virtual machine drifts by tens of percent. `--bin-dir` (repeatable) runs the binaries
 of other builds, interleaved round by round, to compare them. `--perf FILE` records the
@@ -23,7 +28,7 @@ flamegraph (`make storage-profile` does all of it). Only loopback addresses; sto
 Python 3 standard library only.
 
     python3 scripts/storage_cpu.py [--lambda] [--requests 3000] [--rounds 3]
-        [--profile release | --bin-dir DIR ...] [--perf FILE]
+        [--profile release | --bin-dir DIR ...] [--node] [--warmup 50] [--perf FILE]
 """
 
 import argparse
@@ -43,6 +48,12 @@ from pathlib import Path
 import hs256  # scripts/hs256.py
 
 ROOT = Path(__file__).resolve().parent.parent
+NODE_DIR = ROOT / "benches" / "node"
+# The Node.js references run in place of a binary directory's binaries.
+NODE = Path("node")
+# Requests before each measured batch (--warmup): connections, pools, first-use paths, and
+# for Node its JIT compiler, which 50 requests leave half done.
+WARMUP = 50
 SECRET = "cpu-secret"
 KEY = "cpu-key"
 
@@ -97,9 +108,18 @@ def cpu_ns(pid):
     return total
 
 
-def start_server(binary, env):
+def command(bin_dir, name):
+    """How to start `name` (callbridge-local, create-call, get-call-token) of a build, or the
+    Node.js reference standing for it."""
+    if bin_dir == NODE:
+        script = "server.mjs" if name == "callbridge-local" else "lambda.mjs"
+        return ["node", str(NODE_DIR / script)]
+    return [str(bin_dir / name)]
+
+
+def start_server(cmd, env):
     port = free_port()
-    proc = subprocess.Popen([str(binary)], env={**env, "CALLBRIDGE_PORT": str(port)},
+    proc = subprocess.Popen(cmd, env={**env, "CALLBRIDGE_PORT": str(port)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -140,7 +160,7 @@ def batch(port, pid, requests, make):
     headers = {"authorization": token, "stream-auth-type": "jwt",
                "content-type": "application/json"}
     # Warm-up: connections, pools, first-use paths.
-    for i in range(50):
+    for i in range(WARMUP):
         path, body = make(f"warm{i}")
         conn.request("POST", path, body=body, headers=headers)
         resp = conn.getresponse()
@@ -224,13 +244,14 @@ def lambda_event(name, **change):
     return event
 
 
-def lambda_batch(binary, env, requests, make, perf_output=None):
-    """CPU per invocation of one function binary under the Runtime API above."""
+def lambda_batch(cmd, env, requests, make, perf_output=None):
+    """CPU per invocation of one function under the Runtime API above."""
     import queue
+    name = Path(cmd[-1]).name
     api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
     api.events, api.outcomes = queue.Queue(), queue.Queue()
     threading.Thread(target=api.serve_forever, daemon=True).start()
-    proc = subprocess.Popen([str(binary)],
+    proc = subprocess.Popen(cmd,
                             env={**env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_port}"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -239,14 +260,14 @@ def lambda_batch(binary, env, requests, make, perf_output=None):
         try:
             path, body = api.outcomes.get(timeout=15)
         except queue.Empty:
-            sys.exit(f"{binary.name}: no outcome within 15 s (exit code {proc.poll()})")
+            sys.exit(f"{name}: no outcome within 15 s (exit code {proc.poll()})")
         status = json.loads(body).get("statusCode") if path.endswith("/response") else None
         if status != 201:
-            sys.exit(f"{binary.name}: {path} {body[:300]!r}")
+            sys.exit(f"{name}: {path} {body[:300]!r}")
 
     perf = None
     try:
-        for i in range(50):
+        for i in range(WARMUP):
             invoke(f"warm{i}")
         if perf_output:
             perf = start_perf(proc.pid, perf_output)
@@ -291,23 +312,26 @@ def lambda_round(bin_dir, requests, dynamo_env, perf=None):
     for name, make in (("create-call", lambda_create), ("get-call-token", lambda_get_token)):
         # One recording per function: lambda.data -> lambda.create-call.data, ...
         output = perf and str(Path(perf).with_suffix(f".{name}{Path(perf).suffix}"))
-        results[name] = lambda_batch(bin_dir / name, env, requests, make, output)
+        run_env = {**env, "CALLBRIDGE_OPERATION": name} if bin_dir == NODE else env
+        results[name] = lambda_batch(command(bin_dir, name), run_env, requests, make, output)
     return results
 
 
-def server_round(bin_dir, requests, stores, perf=None):
+def server_round(bin_dir, requests, stores, perf=None, perf_store="dynamodb"):
     """One round of the local server on each store: {(store, operation): (us, per second)}."""
     results = {}
     for store, env in stores.items():
-        proc, port = start_server(bin_dir / "callbridge-local", env)
+        if bin_dir == NODE and store != "memory":
+            continue  # the Node server keeps its calls in a Map
+        proc, port = start_server(command(bin_dir, "callbridge-local"), env)
         recorder = None
         try:
-            if perf and store == "dynamodb":
+            if perf and store == perf_store:
                 recorder = start_perf(proc.pid, perf)
             results[(store, "CreateCall")] = batch(port, proc.pid, requests, create)
             if store == "memory":
                 # Get Call Token needs its calls in the store: created first, not counted.
-                seed(port, [f"warm{i}" for i in range(50)] + [str(i) for i in range(requests)])
+                seed(port, [f"warm{i}" for i in range(WARMUP)] + [str(i) for i in range(requests)])
             results[(store, "GetCallToken")] = batch(port, proc.pid, requests, get_token)
         finally:
             stop(recorder, proc)
@@ -332,19 +356,33 @@ def main():
     parser.add_argument("--lambda", dest="functions", action="store_true",
                         help="measure the two Lambda function binaries instead, under a "
                         "Runtime API emulator (DynamoDB only)")
+    parser.add_argument("--warmup", type=int, default=50,
+                        help="requests before each measured batch, not counted (50)")
+    parser.add_argument("--node", action="store_true",
+                        help="also run the Node.js references in benches/node (make compare "
+                        "installs them), interleaved, and print the ratios")
     parser.add_argument("--perf", metavar="FILE",
                         help="also record the DynamoDB batches with `perf record` into FILE "
                         "(one round; with --lambda, one file per function: FILE's name "
                         "with the function's before its suffix)")
+    parser.add_argument("--perf-store", choices=("memory", "dynamodb"), default="dynamodb",
+                        help="in server mode, the store whose batches --perf records (dynamodb)")
     args = parser.parse_args()
+    global WARMUP
+    WARMUP = max(1, min(args.warmup, 100_000))
     requests = max(100, min(args.requests, 100_000))
     rounds = 1 if args.perf else max(1, min(args.rounds, 20))
     target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
     dirs = args.bin_dir or [target / args.profile]
     names = ["create-call", "get-call-token"] if args.functions else ["callbridge-local"]
+    if args.node:
+        if not (NODE_DIR / "node_modules").is_dir():
+            sys.exit("benches/node/node_modules not found: make compare installs it "
+                     "(npm ci --prefix benches/node)")
+        dirs = dirs + [NODE]
     for d in dirs:
         for name in names:
-            if not (d / name).is_file():
+            if d != NODE and not (d / name).is_file():
                 sys.exit(f"{d / name} not found: cargo build --profile {args.profile} "
                          f"-p {name}")
 
@@ -370,7 +408,7 @@ def main():
             if args.functions:
                 runs[d].append(lambda_round(d, requests, stores["dynamodb"], args.perf))
             else:
-                runs[d].append(server_round(d, requests, stores, args.perf))
+                runs[d].append(server_round(d, requests, stores, args.perf, args.perf_store))
     dynamo.shutdown()
 
     if args.functions:
@@ -379,18 +417,28 @@ def main():
     else:
         print(f"server CPU per request (all threads; median and range of {rounds} rounds of "
               f"{requests}, one connection):")
+    def ratio(d, key):
+        """Node's CPU over this build's, round by round: median and range."""
+        if NODE not in runs or d == NODE:
+            return ""
+        values = sorted(n[key][0] / r[key][0] for r, n in zip(runs[d], runs[NODE]))
+        return f"   Node/this {statistics.median(values):.1f}x ({values[0]:.1f}-{values[-1]:.1f})"
+
     for d in dirs:
-        print(f" {d}")
+        print(f" {'node (benches/node)' if d == NODE else d}")
         if args.functions:
             for name in names:
-                print(f"  {name:15} {spread([r[name][0] for r in runs[d]])}")
+                print(f"  {name:15} {spread([r[name][0] for r in runs[d]])}{ratio(d, name)}")
             continue
         for op in ("CreateCall", "GetCallToken"):
             mem = [r[("memory", op)][0] for r in runs[d]]
+            if d == NODE:
+                print(f"  {op:13} memory {spread(mem)}")
+                continue
             ddb = [r[("dynamodb", op)][0] for r in runs[d]]
             delta = [b - a for a, b in zip(mem, ddb)]
-            print(f"  {op:13} memory {spread(mem)}   dynamodb {spread(ddb)}   "
-                  f"DynamoDB client {spread(delta)}")
+            print(f"  {op:13} memory {spread(mem)}{ratio(d, ('memory', op))}   "
+                  f"dynamodb {spread(ddb)}   DynamoDB client {spread(delta)}")
 
 
 if __name__ == "__main__":

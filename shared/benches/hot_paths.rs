@@ -1,6 +1,6 @@
-//! Hot-path budgets (issue 9): Agora token build <= 12 us, Create Call handler (memory store,
-//! Agora) <= 25 us, Get Call Token handler <= 20 us; Get Call Token for a 100ms call <= 15 us
-//! (issue 4); each a median on the 2-core build machine.
+//! Hot-path budgets (issue 21): Agora token build <= 2 us, Create Call (existing call) and Get
+//! Call Token handlers (memory store, Agora) <= 10 us each; Get Call Token for a 100ms call
+//! <= 15 us (issue 4); each a median on the 2-core build machine.
 //! Run: `cargo bench -p callbridge` (or `make bench`).
 
 use callbridge::api::{ApiRequest, PathParams};

@@ -1,13 +1,17 @@
-//! Agora AccessToken2 ("007"): building and parsing, byte for byte as Agora's official builders.
+//! Agora AccessToken2 ("007"): building and parsing, as Agora's official builders.
 //!
 //! `token = "007" + base64(zlib(bytes(signature) || signing_info))`, all integers little-endian;
-//! see the module tests for the official vectors.
+//! see the module tests for the official vectors. The payload and the signature are byte for
+//! byte the official builders'; the zlib stream around them is not: Agora's parsers inflate any
+//! valid zlib stream and check the signature over the inflated payload, so the payload is
+//! written in stored (uncompressed) deflate blocks instead of being compressed. That costs 16
+//! base64 characters (211 instead of 195 for a video publisher's token) and saves a deflate
+//! (Huffman trees, and a 128 KiB hash table reset per token) on every join.
 
 use crate::crypto;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
-use std::cell::RefCell;
+use flate2::{Decompress, FlushDecompress, Status};
 
 pub const VERSION: &str = "007";
 pub const SERVICE_RTC: u16 = 1;
@@ -91,12 +95,6 @@ pub fn is_hex32(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-thread_local! {
-    /// One zlib compressor per thread, reset between tokens: same bytes as a fresh one,
-    /// without allocating and zeroing its ~270 KiB of state per token.
-    static COMPRESSOR: RefCell<Compress> = RefCell::new(Compress::new(Compression::default(), true));
-}
-
 /// Builds a token. `certificate` is the 32-hex app certificate.
 pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenError> {
     if !is_hex32(&content.app_id) || !is_hex32(certificate) {
@@ -105,12 +103,13 @@ pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenE
     if content.services.is_empty() {
         return Err(TokenError::NoServices);
     }
-    // payload = bytes(signature) || signing_info; the signature is filled in once the signing
-    // info is written after its place.
-    let mut payload = Vec::with_capacity(2 + 32 + 192);
-    payload.extend_from_slice(&32u16.to_le_bytes());
-    payload.extend_from_slice(&[0; 32]);
-    let info = &mut payload;
+    // payload = bytes(signature) || signing_info, written after room for the zlib framing;
+    // the signature is filled in once the signing info is written after its place.
+    let mut buf = Vec::with_capacity(STORED_PREFIX + 2 + 32 + 192 + 4);
+    buf.extend_from_slice(&[0; STORED_PREFIX]);
+    buf.extend_from_slice(&32u16.to_le_bytes());
+    buf.extend_from_slice(&[0; 32]);
+    let info = &mut buf;
     put_bytes(info, content.app_id.as_bytes())?;
     info.extend_from_slice(&content.issue_ts.to_le_bytes());
     info.extend_from_slice(&content.expire.to_le_bytes());
@@ -131,31 +130,63 @@ pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenE
             Service::Rtm { user_id, .. } => put_bytes(info, user_id.as_bytes())?,
         }
     }
-    let signature = sign(certificate, content.issue_ts, content.salt, &payload[34..]);
-    payload[2..34].copy_from_slice(&signature);
+    let signed = STORED_PREFIX + 34;
+    let signature = sign(certificate, content.issue_ts, content.salt, &buf[signed..]);
+    buf[signed - 32..signed].copy_from_slice(&signature);
 
-    // zlib at level 6, as Agora's official builders compress (their tokens are byte-identical).
-    let compressed = COMPRESSOR.with(|c| deflate(&mut c.borrow_mut(), &payload));
-    let mut token = String::with_capacity(3 + compressed.len().div_ceil(3) * 4);
+    let stream = stored_in_place(buf);
+    let mut token = String::with_capacity(VERSION.len() + stream.len().div_ceil(3) * 4);
     token.push_str(VERSION);
-    STANDARD.encode_string(&compressed, &mut token);
+    STANDARD.encode_string(&stream, &mut token);
     Ok(token)
 }
 
-/// zlib's output for `input`, on the reset compressor `c`.
-fn deflate(c: &mut Compress, input: &[u8]) -> Vec<u8> {
-    c.reset();
-    let mut out = Vec::with_capacity(input.len() + 64);
-    loop {
-        let consumed = c.total_in() as usize;
-        let status = c
-            .compress_vec(&input[consumed..], &mut out, FlushCompress::Finish)
-            .expect("deflate of an in-memory buffer cannot fail");
-        if status == Status::StreamEnd {
-            return out;
-        }
-        out.reserve(out.capacity().max(64));
+/// The most a stored deflate block holds (its length is a u16).
+const STORED_BLOCK_MAX: usize = u16::MAX as usize;
+/// The zlib header and one stored block's header: what comes before the input in
+/// [`zlib_stored`]'s stream of a one-block input.
+const STORED_PREFIX: usize = 2 + 5;
+
+/// `buf` is [`STORED_PREFIX`] bytes of room, then the input: [`zlib_stored`] of the input,
+/// framed in place when it is one block (a token's payload, about 150 bytes, is).
+fn stored_in_place(mut buf: Vec<u8>) -> Vec<u8> {
+    let input = &buf[STORED_PREFIX..];
+    if input.len() > STORED_BLOCK_MAX {
+        return zlib_stored(input);
     }
+    let adler = zlib_rs::adler32::adler32(1, input);
+    let len = (input.len() as u16).to_le_bytes();
+    let nlen = (!(input.len() as u16)).to_le_bytes();
+    buf[..STORED_PREFIX].copy_from_slice(&[0x78, 0x01, 0x01, len[0], len[1], nlen[0], nlen[1]]);
+    buf.extend_from_slice(&adler.to_be_bytes());
+    buf
+}
+
+/// `input` as a zlib stream (RFC 1950) of stored deflate blocks (RFC 1951 section 3.2.4,
+/// `BTYPE` 00): the header zlib writes at level 0 (`78 01`: deflate, 32 KiB window, fastest),
+/// then each block's header byte (`BFINAL` on the last), `LEN` and `NLEN` (little-endian) and
+/// up to 65,535 bytes of `input` as they are, then Adler-32 of `input` (big-endian, from
+/// zlib-rs, the backend flate2 already uses). Any inflater reads it back as `input`; a
+/// token's payload (about 150 bytes) is one block: 11 bytes of framing.
+fn zlib_stored(input: &[u8]) -> Vec<u8> {
+    let blocks = input.len().div_ceil(STORED_BLOCK_MAX).max(1);
+    let mut out = Vec::with_capacity(2 + 5 * blocks + input.len() + 4);
+    out.extend_from_slice(&[0x78, 0x01]);
+    let mut chunks = input.chunks(STORED_BLOCK_MAX).peekable();
+    if chunks.peek().is_none() {
+        // An empty input is one empty final block.
+        out.extend_from_slice(&[0x01, 0x00, 0x00, 0xff, 0xff]);
+    }
+    while let Some(chunk) = chunks.next() {
+        let last = chunks.peek().is_none();
+        let len = chunk.len() as u16;
+        out.push(u8::from(last));
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out.extend_from_slice(&zlib_rs::adler32::adler32(1, input).to_be_bytes());
+    out
 }
 
 /// `signature = HMAC(HMAC(HMAC(u32le(ts), cert), key=u32le(salt)), signing_info)`; the
@@ -186,7 +217,10 @@ fn put_privileges(buf: &mut Vec<u8>, privileges: &[(u16, u32)]) {
         large.extend_from_slice(privileges);
         &mut large
     };
-    sorted.sort_by_key(|p| p.0);
+    // Callers usually list them in order already (agora::rtc_token does).
+    if !sorted.is_sorted_by_key(|p| p.0) {
+        sorted.sort_by_key(|p| p.0);
+    }
     for &(id, value) in sorted.iter() {
         buf.extend_from_slice(&id.to_le_bytes());
         buf.extend_from_slice(&value.to_le_bytes());
@@ -323,6 +357,9 @@ mod tests {
     /// As in AgoraIO/Tools nodejs/test/AccessToken2Test.js (AccessToken_Test4). The copy in
     /// providers.md section A.8 lost two characters in transcription (it is not valid base64).
     const V3: &str = "007eJxTYOAQsrQ5s3TfH+1tvy8zZZ46EpCc0V43JXdGd2jS8porKo4KDJbmBs6OxqYpqWYGySYmZiamSUmJqRaJRoamBmaGScbG7l8EGCKYGBgYGRgYmBgYGVgYGMF8JjDJDCZZwKQCg3mKuZGxmWlqkqWFsYmFqbGleapxqnGaZYqJmUFSSkoiF4ORhYWRsYmhkbkxyCyISZwMJanFJfGlxalFACKnKng=";
+    /// V1's content as this module builds it: the same payload in a stored zlib stream
+    /// (framed with Python's zlib.adler32 and struct, apart from this module).
+    const V1_STORED: &str = "007eAEBigB1/yAAFqC4TFpegsv3T7gT0J9ZxUvaycBhIFgFOayXV46VixogADk3MENBMzVkZTYwYzQ0NjQ1YmJhZThhMjE1MDYxYjMzR/QQAFgCAAABAAAAAQABAAEAAQBYAgAAIAA3ZDcyMzY1ZWI5ODM0ODUzOTdlM2UzZjlkNDYwYmRkYQoAMjg4MjM0MTI3M8JqJOM=";
     const PUBLISHER: &str = "007eJxTYDhuGCT90E3Yo2+N3efJV5hX1K1MZAqae/Sa8UP9VXvOhfArMFiaGzg7GpumpJoZJJuYmJmYJiUlplokGhmaGpgZJhkbu38RYIhgYmBgZABhRgYWBkYwnwlMMoNJFjCpwGCeYm5kbGaammRpYWxiYWpsaZ5qnGqcZpliYmaQlJKSyMVgZGFhZGxiaGRuDACosyXL";
 
     fn rtc(account: &str, privileges: Vec<(u16, u32)>) -> Service {
@@ -347,30 +384,43 @@ mod tests {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
+    /// Our token carries the official one's payload: the same signature and signed bytes
+    /// once inflated (the compressed bytes differ: ours are stored, theirs deflated).
+    fn assert_official_payload(ours: &str, official: &str) -> ParsedToken {
+        let (p, o) = (parse(ours).unwrap(), parse(official).unwrap());
+        assert_eq!(hex(&p.payload), hex(&o.payload));
+        assert_eq!(p.signature, o.signature);
+        assert_eq!(p.content, o.content);
+        assert!(p.verify(CERT) && o.verify(CERT));
+        assert_ne!(ours, official);
+        p
+    }
+
     #[test]
     fn vector_v1_uid_2882341273() {
         let c = content(vec![rtc("2882341273", vec![(1, 600)])]);
-        assert_eq!(build(&c, CERT).unwrap(), V1);
-        let p = parse(V1).unwrap();
+        let t = build(&c, CERT).unwrap();
+        let p = assert_official_payload(&t, V1);
         assert_eq!(p.content, c);
         assert_eq!(p.payload.len(), 138);
         assert_eq!(
             hex(&p.signature),
             "16a0b84c5a5e82cbf74fb813d09f59c54bdac9c06120580539ac97578e958b1a"
         );
-        assert!(p.verify(CERT));
+        // The stored stream: 138 bytes + 11 of framing, in base64.
+        assert_eq!(t.len(), 3 + (138 + 11usize).div_ceil(3) * 4);
+        assert_eq!(t, V1_STORED);
     }
 
     #[test]
     fn vector_v2_uid_0_is_empty_account() {
         let c = content(vec![rtc("", vec![(1, 600)])]);
-        assert_eq!(build(&c, CERT).unwrap(), V2);
-        let p = parse(V2).unwrap();
+        let p = assert_official_payload(&build(&c, CERT).unwrap(), V2);
+        assert_eq!(p.content, c);
         assert_eq!(
             hex(&p.signature),
             "dcc4af9e4a04268e083f1fecd1daf9be33c860de592d6a2ca2b0306b9603633c"
         );
-        assert!(p.verify(CERT));
     }
 
     #[test]
@@ -382,9 +432,7 @@ mod tests {
             },
             rtc("2882341273", vec![(4, 600), (3, 600), (2, 600), (1, 600)]),
         ]);
-        assert_eq!(build(&c, CERT).unwrap(), V3);
-        let p = parse(V3).unwrap();
-        assert!(p.verify(CERT));
+        let p = assert_official_payload(&build(&c, CERT).unwrap(), V3);
         assert_eq!(p.content.services[0].kind(), SERVICE_RTC);
         assert_eq!(p.content.services[1].kind(), SERVICE_RTM);
     }
@@ -395,7 +443,156 @@ mod tests {
             "2882341273",
             vec![(1, 600), (2, 600), (3, 600), (4, 600)],
         )]);
-        assert_eq!(build(&c, CERT).unwrap(), PUBLISHER);
+        let p = assert_official_payload(&build(&c, CERT).unwrap(), PUBLISHER);
+        assert_eq!(p.content, c);
+    }
+
+    #[test]
+    fn stored_streams_inflate_to_their_input() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        // Empty, one byte, a token's size, one full block, one past it, several blocks.
+        for n in [0usize, 1, 150, 65_535, 65_536, 3 * 65_535 + 7] {
+            let input: Vec<u8> = (0..n).map(|_| rng.u8(..)).collect();
+            let z = zlib_stored(&input);
+            assert_eq!(&z[..2], &[0x78, 0x01]);
+            assert_eq!(u16::from_be_bytes([z[0], z[1]]) % 31, 0, "FCHECK");
+            assert_eq!(z.len(), 2 + 5 * n.div_ceil(65_535).max(1) + n + 4);
+            let mut d = Decompress::new(true);
+            let mut out = Vec::with_capacity(n + 1);
+            let status = d
+                .decompress_vec(&z, &mut out, FlushDecompress::Finish)
+                .unwrap();
+            assert_eq!(status, Status::StreamEnd, "{n} bytes");
+            assert_eq!(d.total_in() as usize, z.len());
+            assert!(out == input, "{n} bytes");
+        }
+        // Framed in place: the same stream.
+        for n in [0usize, 1, 150, 65_535, 65_536, 2 * 65_535 + 3] {
+            let input: Vec<u8> = (0..n).map(|_| rng.u8(..)).collect();
+            let mut buf = vec![0xAA; STORED_PREFIX];
+            buf.extend_from_slice(&input);
+            assert!(stored_in_place(buf) == zlib_stored(&input), "{n} bytes");
+        }
+        // A flipped payload byte fails the Adler-32 check.
+        let mut z = zlib_stored(b"payload");
+        z[8] ^= 1;
+        let mut out = Vec::with_capacity(16);
+        assert!(
+            Decompress::new(true)
+                .decompress_vec(&z, &mut out, FlushDecompress::Finish)
+                .is_err()
+        );
+    }
+
+    /// Every field of tokens built here, as read by another inflater (CPython's `zlib`, the C
+    /// zlib) and a parser written apart from this module's, in Python.
+    #[test]
+    fn an_independent_zlib_and_parser_read_every_field() {
+        const PARSER: &str = r#"
+import base64, json, struct, sys, zlib
+for line in sys.stdin:
+    t = line.strip()
+    assert t[:3] == "007", t
+    p = zlib.decompress(base64.b64decode(t[3:], validate=True))
+    o = 0
+    def take(n):
+        global o
+        o += n
+        assert o <= len(p), "truncated"
+        return p[o - n:o]
+    u16 = lambda: struct.unpack("<H", take(2))[0]
+    u32 = lambda: struct.unpack("<I", take(4))[0]
+    text = lambda: take(u16()).decode()
+    sig = take(u16()).hex()
+    out = {"signature": sig, "app_id": text(), "issue_ts": u32(), "expire": u32(),
+           "salt": u32(), "services": []}
+    for _ in range(u16()):
+        kind = u16()
+        privileges = [[u16(), u32()] for _ in range(u16())]
+        names = [text(), text()] if kind == 1 else [text()]
+        out["services"].append({"kind": kind, "privileges": privileges, "names": names})
+    assert o == len(p), "trailing bytes"
+    print(json.dumps(out))
+"#;
+        let mut rng = fastrand::Rng::with_seed(5);
+        let contents: Vec<TokenContent> = (0..40)
+            .map(|i| {
+                let channel: String = (0..rng.usize(1..64)).map(|_| rng.alphanumeric()).collect();
+                let account = if i % 5 == 0 {
+                    String::new()
+                } else {
+                    rng.u32(1..).to_string()
+                };
+                let mut services = vec![Service::Rtc {
+                    channel,
+                    account,
+                    privileges: vec![(4, rng.u32(..)), (1, rng.u32(..)), (2, rng.u32(..))],
+                }];
+                if i % 4 == 0 {
+                    services.insert(
+                        0,
+                        Service::Rtm {
+                            user_id: format!("user-{i}"),
+                            privileges: vec![(1, 600)],
+                        },
+                    );
+                }
+                TokenContent {
+                    app_id: APP_ID.into(),
+                    issue_ts: rng.u32(..),
+                    expire: rng.u32(..),
+                    salt: rng.u32(1..=99_999_999),
+                    services,
+                }
+            })
+            .collect();
+        let tokens: Vec<String> = contents.iter().map(|c| build(c, CERT).unwrap()).collect();
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", PARSER])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 (the test suite's scripts need it too)");
+        std::io::Write::write_all(
+            &mut child.stdin.take().unwrap(),
+            (tokens.join("\n") + "\n").as_bytes(),
+        )
+        .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "python3 failed");
+        let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), contents.len());
+        for ((c, t), got) in contents.iter().zip(&tokens).zip(&lines) {
+            let mut payload = parse(t).unwrap().payload;
+            let sig = hex(&payload[2..34]);
+            // The signature is the one over the signing info, computed afresh.
+            let info = payload.split_off(34);
+            assert_eq!(sig, hex(&sign(CERT, c.issue_ts, c.salt, &info)));
+            let services: Vec<serde_json::Value> = [SERVICE_RTC, SERVICE_RTM]
+                .iter()
+                .flat_map(|&k| c.services.iter().filter(move |s| s.kind() == k))
+                .map(|s| {
+                    let mut privileges = s.privileges().to_vec();
+                    privileges.sort_by_key(|p| p.0);
+                    let names = match s {
+                        Service::Rtc {
+                            channel, account, ..
+                        } => vec![channel.clone(), account.clone()],
+                        Service::Rtm { user_id, .. } => vec![user_id.clone()],
+                    };
+                    serde_json::json!({"kind": s.kind(), "privileges": privileges, "names": names})
+                })
+                .collect();
+            let want = serde_json::json!({
+                "signature": sig, "app_id": c.app_id, "issue_ts": c.issue_ts,
+                "expire": c.expire, "salt": c.salt, "services": services,
+            });
+            assert_eq!(got, &want, "{t}");
+        }
     }
 
     #[test]
@@ -410,16 +607,6 @@ mod tests {
             hex(&signing),
             "cee2fa8dcbe868c30ca8c959d97fad4a5049c634da48449f1b8f59c14fa61073"
         );
-    }
-
-    #[test]
-    fn reused_compressor_gives_identical_bytes() {
-        let c1 = content(vec![rtc("2882341273", vec![(1, 600)])]);
-        let other = content(vec![rtc("42", vec![(1, 9), (2, 9)])]);
-        for _ in 0..3 {
-            assert_eq!(build(&c1, CERT).unwrap(), V1);
-            build(&other, CERT).unwrap();
-        }
     }
 
     #[test]
@@ -470,8 +657,7 @@ mod tests {
         // A valid zlib stream of a truncated payload.
         let p = parse(V1).unwrap().payload;
         for cut in [0, 1, 10, 40, 100, p.len() - 1] {
-            let mut c = Compress::new(Compression::default(), true);
-            let z = deflate(&mut c, &p[..cut]);
+            let z = zlib_stored(&p[..cut]);
             let t = format!("007{}", STANDARD.encode(z));
             assert_eq!(parse(&t), Err(TokenError::Truncated), "cut at {cut}");
         }
