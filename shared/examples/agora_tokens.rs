@@ -20,6 +20,7 @@ fn main() {
         app_id: APP_ID.into(),
         app_certificate: Secret::new(CERTIFICATE),
         role_map: Default::default(),
+        rest: None,
     };
     let mut rng = fastrand::Rng::with_seed(21);
     for i in 0..count {
