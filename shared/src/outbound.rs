@@ -77,6 +77,90 @@ pub fn https_client(connect_timeout: Duration) -> Result<HttpsClient, NoTrustRoo
 /// (retried), `None` the general meaning of its status (each client decides it).
 pub type Read<'a, T> = &'a (dyn Fn(u16, &[u8]) -> Option<Result<T, String>> + Sync);
 
+/// Why a REST request got no answer, in the terms every service shares; each client names it
+/// in its own error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// 401 or 403: the service refused the configured credentials.
+    Credentials { status: u16, reason: String },
+    /// 429, with the seconds to wait (`Retry-After`, 1 to 60, else 1).
+    RateLimited { retry_after: u64 },
+    /// Another 4xx: the service refused the request.
+    Refused { status: u16, reason: String },
+    /// No usable answer after the retry: no connection, no answer in time, 5xx, garbage.
+    Unavailable(String),
+}
+
+/// How a REST request is sent: its time bound per attempt, and one retry after `pause` when
+/// there was no usable answer.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    pub attempt_limit: Duration,
+    pub pause: Duration,
+}
+
+/// One REST request, retried once when there was no usable answer. `build` makes each
+/// attempt's request; `read` says what a status and body mean for this request (`None`: the
+/// general meaning, see [`Failure`]; 2xx and 5xx answers it does not take are retried);
+/// `reason` reads the service's reason out of an error body; `service` names it in the log.
+pub async fn rest<T>(
+    client: &HttpsClient,
+    retry: Retry,
+    service: &str,
+    build: impl Fn() -> Result<http::Request<Full<Bytes>>, String>,
+    read: Read<'_, T>,
+    reason: fn(&[u8]) -> String,
+) -> Result<T, Failure> {
+    let mut retried = false;
+    loop {
+        let req = build().map_err(Failure::Unavailable)?;
+        let why = match exchange(client, req, retry.attempt_limit).await {
+            Err(why) => why,
+            Ok((status, headers, bytes)) => match read(status, &bytes) {
+                Some(Ok(answer)) => return Ok(answer),
+                Some(Err(why)) => why,
+                None => match status {
+                    401 | 403 => {
+                        return Err(Failure::Credentials {
+                            status,
+                            reason: reason(&bytes),
+                        });
+                    }
+                    429 => {
+                        return Err(Failure::RateLimited {
+                            retry_after: retry_after(&headers),
+                        });
+                    }
+                    500..=599 => format!("HTTP {status}: {}", reason(&bytes)),
+                    200..=299 => format!("HTTP {status} with an unreadable answer"),
+                    _ => {
+                        return Err(Failure::Refused {
+                            status,
+                            reason: reason(&bytes),
+                        });
+                    }
+                },
+            },
+        };
+        if retried {
+            return Err(Failure::Unavailable(why));
+        }
+        retried = true;
+        tracing::warn!(reason = why, service, "request failed; retrying once");
+        tokio::time::sleep(retry.pause).await;
+    }
+}
+
+/// Seconds to wait after a 429: the service's `Retry-After`, else 1; at most 60.
+pub fn retry_after(headers: &http::HeaderMap) -> u64 {
+    headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+        .clamp(1, 60)
+}
+
 /// One request: the status, the headers and the whole body within `limit`, or why there was
 /// no answer (no connection, a dropped one, a cut-off body, no answer in time).
 pub async fn exchange(
@@ -124,6 +208,18 @@ pub fn aws_http_client() -> SharedHttpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_bounded() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(retry_after(&h), 1);
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after(&h), 7);
+        h.insert("retry-after", "9999".parse().unwrap());
+        assert_eq!(retry_after(&h), 60);
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), 1);
+    }
 
     #[test]
     fn system_roots_only_when_asked_for() {

@@ -569,50 +569,25 @@ impl StreamChat {
         method: http::Method,
         uri: &str,
         body: Bytes,
-        read: impl Fn(u16, &[u8]) -> Option<Result<T, String>>,
+        read: impl Fn(u16, &[u8]) -> Option<Result<T, String>> + Sync,
     ) -> Result<T, StreamError> {
-        let mut retried = false;
-        loop {
-            let reason = match self.attempt(method.clone(), uri, body.clone()).await {
-                Err(reason) => reason,
-                Ok((status, retry_after, bytes)) => match read(status, &bytes) {
-                    Some(Ok(answer)) => return Ok(answer),
-                    Some(Err(reason)) => reason,
-                    None => match status {
-                        401 | 403 => {
-                            return Err(StreamError::Credentials {
-                                status,
-                                reason: reason(&bytes),
-                            });
-                        }
-                        429 => return Err(StreamError::RateLimited(retry_after)),
-                        500..=599 => format!("HTTP {status}: {}", reason(&bytes)),
-                        200..=299 => format!("HTTP {status} with an unreadable answer"),
-                        _ => {
-                            return Err(StreamError::Refused {
-                                status,
-                                reason: reason(&bytes),
-                            });
-                        }
-                    },
-                },
-            };
-            if retried {
-                return Err(StreamError::Unavailable(reason));
-            }
-            retried = true;
-            tracing::warn!(reason, "Stream Chat request failed; retrying once");
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
+        let retry = outbound::Retry {
+            attempt_limit: ATTEMPT_TIMEOUT,
+            pause: RETRY_PAUSE,
+        };
+        let build = || self.build(method.clone(), uri, body.clone());
+        outbound::rest(&self.client, retry, "Stream Chat", build, &read, reason)
+            .await
+            .map_err(StreamError::from)
     }
 
-    /// One exchange: the status, the `Retry-After` seconds and the body, or why there was none.
-    async fn attempt(
+    /// One attempt's request, with Stream's server credentials.
+    fn build(
         &self,
         method: http::Method,
         uri: &str,
         body: Bytes,
-    ) -> Result<(u16, u64, Bytes), String> {
+    ) -> Result<http::Request<Full<Bytes>>, String> {
         let mut req = http::Request::builder()
             .method(method)
             .uri(uri)
@@ -630,12 +605,8 @@ impl StreamChat {
         if !body.is_empty() {
             req = req.header(http::header::CONTENT_TYPE, "application/json");
         }
-        let req = req
-            .body(Full::new(body))
-            .map_err(|e| format!("the request could not be built: {e}"))?;
-        let (status, headers, bytes) =
-            outbound::exchange(&self.client, req, ATTEMPT_TIMEOUT).await?;
-        Ok((status, retry_after(&headers), bytes))
+        req.body(Full::new(body))
+            .map_err(|e| format!("the request could not be built: {e}"))
     }
 }
 
@@ -655,16 +626,6 @@ pub fn message_id(call: &Call) -> String {
     format!("callbridge-{}-{hex}", call.created_at)
 }
 
-/// Seconds to wait after a 429: Stream's `Retry-After`, else 1; at most 60.
-fn retry_after(headers: &http::HeaderMap) -> u64 {
-    headers
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(1)
-        .clamp(1, 60)
-}
-
 /// Stream's `message`, or a snippet of the body.
 fn reason(bytes: &[u8]) -> String {
     #[derive(Deserialize)]
@@ -680,6 +641,21 @@ fn reason(bytes: &[u8]) -> String {
             } else {
                 s
             }
+        }
+    }
+}
+
+impl From<outbound::Failure> for StreamError {
+    fn from(f: outbound::Failure) -> Self {
+        match f {
+            outbound::Failure::Credentials { status, reason } => {
+                StreamError::Credentials { status, reason }
+            }
+            outbound::Failure::RateLimited { retry_after } => StreamError::RateLimited(retry_after),
+            outbound::Failure::Refused { status, reason } => {
+                StreamError::Refused { status, reason }
+            }
+            outbound::Failure::Unavailable(why) => StreamError::Unavailable(why),
         }
     }
 }
@@ -741,18 +717,6 @@ mod tests {
             p,
             r#"{"type":"messaging","id":"general","sort":[],"filter_conditions":{"id":{"$eq":"alice"}}}"#
         );
-    }
-
-    #[test]
-    fn retry_after_is_bounded() {
-        let mut h = http::HeaderMap::new();
-        assert_eq!(retry_after(&h), 1);
-        h.insert("retry-after", "7".parse().unwrap());
-        assert_eq!(retry_after(&h), 7);
-        h.insert("retry-after", "9999".parse().unwrap());
-        assert_eq!(retry_after(&h), 60);
-        h.insert("retry-after", "soon".parse().unwrap());
-        assert_eq!(retry_after(&h), 1);
     }
 
     #[test]

@@ -286,46 +286,32 @@ impl Agora {
             ));
         };
         let uri = format!("{}/dev/v1/kicking-rule", cfg.api_base);
-        let mut retried = false;
-        loop {
-            let req = http::Request::builder()
+        let build = || {
+            http::Request::builder()
                 .method(method.clone())
                 .uri(&uri)
                 .header(http::header::AUTHORIZATION, auth.expose())
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .header(http::header::ACCEPT, "application/json")
                 .body(Full::new(body.clone()))
-                .map_err(|e| AgoraRestError::Unavailable(format!("bad request URI: {e}")))?;
-            let reason = match outbound::exchange(client, req, ATTEMPT_TIMEOUT).await {
-                Err(e) => e,
-                Ok((status, _, bytes)) => match read(status, &bytes) {
-                    Some(Ok(answer)) => return Ok(answer),
-                    Some(Err(reason)) => reason,
-                    None => match status {
-                        401 | 403 => {
-                            return Err(AgoraRestError::Credentials {
-                                status,
-                                reason: snippet(&bytes),
-                            });
-                        }
-                        429 => return Err(AgoraRestError::RateLimited),
-                        500..=599 => format!("HTTP {status}: {}", snippet(&bytes)),
-                        _ => {
-                            return Err(AgoraRestError::Refused {
-                                status,
-                                reason: snippet(&bytes),
-                            });
-                        }
-                    },
-                },
-            };
-            if retried {
-                return Err(AgoraRestError::Unavailable(reason));
-            }
-            retried = true;
-            tracing::warn!(reason, "Agora RESTful request failed; retrying once");
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
+                .map_err(|e| format!("bad request URI: {e}"))
+        };
+        let retry = outbound::Retry {
+            attempt_limit: ATTEMPT_TIMEOUT,
+            pause: RETRY_PAUSE,
+        };
+        outbound::rest(client, retry, "Agora", build, read, snippet)
+            .await
+            .map_err(|f| match f {
+                outbound::Failure::Credentials { status, reason } => {
+                    AgoraRestError::Credentials { status, reason }
+                }
+                outbound::Failure::RateLimited { .. } => AgoraRestError::RateLimited,
+                outbound::Failure::Refused { status, reason } => {
+                    AgoraRestError::Refused { status, reason }
+                }
+                outbound::Failure::Unavailable(why) => AgoraRestError::Unavailable(why),
+            })
     }
 }
 
