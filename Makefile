@@ -38,7 +38,7 @@ cold-start:
 	cargo build --release -p create-call -p get-call-token
 	cargo build --release -p callbridge-lambda --example hello-lambda
 	CALLBRIDGE_BIN_DIR=$(RELEASE_DIR) bash scripts/with-tools.sh \
-		cargo test -p callbridge-tests --test lambda_runtime -- --ignored --nocapture cold_start
+		cargo test -p callbridge-tests --test api -- --ignored --nocapture lambda_runtime::cold_start
 
 storage-cpu:
 	cargo build --release -p callbridge-local -p create-call -p get-call-token
