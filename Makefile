@@ -21,8 +21,9 @@
 LAMBDA_VENV := .tools/lambda
 LAMBDA_PATH := $(CURDIR)/$(LAMBDA_VENV)/bin:$(PATH)
 
+# Through scripts/run.sh so that Ctrl-C ends make cleanly (see there).
 run:
-	cargo run --quiet -p callbridge-local
+	@bash scripts/run.sh
 
 test:
 	bash scripts/test.sh

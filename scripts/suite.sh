@@ -5,7 +5,7 @@
 #     --all-targets -- -D warnings`, on the same compilation that the tests use, so the
 #     dependencies are compiled once, not once for clippy and once for the tests); meanwhile the
 #     pinned Python tools (.tools/venv) and the client tests' npm packages (.tools/node) install
-#     in the background;
+#     in the background; then `make run` and Ctrl-C (scripts/make_run_test.sh);
 #  2. with the tools (scripts/with-tools.sh: the venv and a moto server): cargo test, and beside
 #     it the client tests, the template checks, the API description check and the API fuzzing,
 #     each with its own log, printed when it ends.
@@ -116,6 +116,8 @@ if [ -z "${CALLBRIDGE_TEST_VENV:-}" ]; then
     run "cargo build: binaries, then every test target, clippy -D warnings on the workspace" \
         bash -c 'cargo build --workspace --bins --locked &&
             cargo test --workspace --all-targets --locked --no-run'
+    run "make run, then Ctrl-C: make ends cleanly (scripts/make_run_test.sh)" \
+        bash scripts/make_run_test.sh
     collect
     trap - EXIT
     exec bash scripts/with-tools.sh bash scripts/suite.sh
