@@ -21,7 +21,7 @@ It prints one PASS or FAIL line per step and, last, `N passed, M failed` alone o
 1 if a step failed, 2 on bad usage. It never prints the secret or any token, and every request
 has a timeout (--timeout). Each run leaves one call in the table (it expires after the stack's
 CallTtlSeconds) and, with 100ms, one room named after the call id.
-The test suite runs this script against the local server (tests/smoke.rs), so it cannot rot.
+The test suite runs this script against the local server (tests/api/smoke.rs), so it cannot rot.
 """
 import argparse
 import hashlib
