@@ -29,6 +29,8 @@ finish() {
     exit "$1"
 }
 
-cargo build --quiet -p callbridge-local || finish $?
+# Every binary, as `make test` builds them: the same dependency features, so neither rebuilds
+# what the other built (`-p callbridge-local` alone would compile some dependencies again).
+cargo build --quiet --workspace --bins || finish $?
 "$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug/callbridge-local" "$@"
 finish $?
