@@ -25,8 +25,9 @@
 LAMBDA_VENV := .tools/lambda
 LAMBDA_PATH := $(CURDIR)/$(LAMBDA_VENV)/bin:$(PATH)
 
+# Through scripts/run.sh so that Ctrl-C ends make cleanly (see there).
 run:
-	cargo run --quiet -p callbridge-local
+	@bash scripts/run.sh
 
 test:
 	bash scripts/test.sh
@@ -43,7 +44,7 @@ cold-start:
 	cargo build --release -p create-call -p get-call-token -p end-call -p provider-events
 	cargo build --release -p callbridge-lambda --example hello-lambda
 	CALLBRIDGE_BIN_DIR=$(RELEASE_DIR) bash scripts/with-tools.sh \
-		cargo test -p callbridge-tests --test lambda_runtime -- --ignored --nocapture cold_start
+		cargo test -p callbridge-tests --test api -- --ignored --nocapture lambda_runtime::cold_start
 
 storage-cpu:
 	cargo build --release -p callbridge-local -p create-call -p get-call-token

@@ -3,6 +3,7 @@
 # platform's documented request (README "Clients"), against the local server binary. Installs
 # clients/js/test/package-lock.json into .tools/node with `npm ci` on first use and whenever
 # the lock changes. Needs callbridge-local built (cargo build --workspace --bins).
+# `clients_test.sh --install` only installs the packages (the suite does that while it compiles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -21,6 +22,9 @@ if [ ! -d "$dir/node_modules/stream-chat-8" ] || [ "$(cat "$stamp" 2>/dev/null)"
 fi
 # The kit as an installed package, for the banner's `require('callbridge-stream-chat')`.
 ln -sfn "$root/clients/js" "$dir/node_modules/callbridge-stream-chat"
+if [ "${1:-}" = --install ]; then
+    exit 0
+fi
 
 bin=${CALLBRIDGE_BIN_DIR:-$(realpath -m "${CARGO_TARGET_DIR:-$root/target}")/debug}/callbridge-local
 if [ ! -x "$bin" ]; then

@@ -69,7 +69,7 @@ SERVER_ENV = {
     "STREAM_API_KEY": API_KEY,
     "STREAM_API_SECRET": API_SECRET,
     # No Stream Chat app behind this key: membership is not asked (the membership rules are
-    # exercised against a Stream mock by tests/membership.rs and check_openapi.py).
+    # exercised against a Stream mock by tests/api/membership.rs and check_openapi.py).
     "CALLBRIDGE_MEMBERSHIP": "off",
     "AGORA_APP_ID": "970CA35de60c44645bbae8a215061b33",
     "AGORA_APP_CERTIFICATE": "5CFd2fd1755d40ecb72977518be15d3b",

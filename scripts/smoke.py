@@ -25,7 +25,7 @@ It prints one PASS or FAIL line per step and, last, `N passed, M failed` alone o
 has a timeout (--timeout). Each run leaves one ended call in the table (it expires after the
 stack's CallTtlSeconds) and, with 100ms, one room named after the call id (its session ended,
 the room not locked).
-The test suite runs this script against the local server (tests/smoke.rs), so it cannot rot.
+The test suite runs this script against the local server (tests/api/smoke.rs), so it cannot rot.
 """
 import argparse
 import hashlib

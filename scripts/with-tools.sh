@@ -2,6 +2,7 @@
 # Runs a command with the test tools ready: the pinned Python tools in .tools/venv (installed on
 # first use, reinstalled when scripts/requirements-test.txt changes) and a moto server on a free
 # loopback port, stopped however the command ends. Exports CALLBRIDGE_TEST_* for the tests.
+# `with-tools.sh --install` only installs the tools (the suite does that while it compiles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -17,6 +18,9 @@ if [ ! -x "$venv/bin/moto_server" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
     echo "$want" > "$stamp"
+fi
+if [ "${1:-}" = --install ]; then
+    exit 0
 fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -19,7 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
 mod refusals;
@@ -175,7 +175,7 @@ pub struct ServeOptions {
     /// Time a request's body has to arrive in full, counted from the end of its headers; after
     /// it the request is answered 408 (Stream's code 23) and the connection closed.
     pub body_timeout: Duration,
-    /// Connections served at once. Further ones wait in the listen backlog (the kernel
+    /// Connections served at once. Further ones wait in the listen backlog ([`listen`]; the kernel
     /// completes their handshake; the server accepts them as places free up), so a burst of
     /// clients that stall cannot take every file descriptor from the ones that follow.
     pub max_connections: usize,
@@ -189,6 +189,25 @@ impl Default for ServeOptions {
             max_connections: 256,
         }
     }
+}
+
+/// Connections the listen backlog holds (the kernel caps it at `net.core.somaxconn`, 4096 on
+/// current Linux): beyond the [`ServeOptions::max_connections`] served at once, a burst of
+/// clients waits there with its handshake done, instead of having its SYNs dropped and
+/// retransmitted seconds later, as with the 128 of tokio's `TcpListener::bind`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with [`LISTEN_BACKLOG`] (and SO_REUSEADDR, as `TcpListener::bind`).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves both endpoints on `listener` until `shutdown` resolves, then drains open connections

@@ -69,7 +69,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
+    let listener = match callbridge_local::listen(addr) {
         Ok(l) => l,
         Err(e) => {
             eprintln!(

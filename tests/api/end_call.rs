@@ -13,7 +13,7 @@
 //!   authentication").
 //! - Stream Chat: stream-chat-js 9.x `client.partialUpdateMessage(id, {set}, userId)` sends
 //!   `PUT /messages/{id}` with `{"set": ..., "user": {"id": ...}}` (src/client.ts); events and
-//!   channel updates as tests/notify.rs describes.
+//!   channel updates as tests/api/notify.rs describes.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use callbridge::domain::CallId;
