@@ -543,3 +543,45 @@ async fn the_local_server_checks_membership_end_to_end() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(requests(&server).await, 2, "bob asked, alice cached");
 }
+
+/// End Call with membership on: a user token must belong to a member of the call's channel,
+/// even one whose role may end any call; a server token is not asked about.
+#[tokio::test]
+async fn end_call_needs_a_member_of_the_calls_channel() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/members"))
+        .and(Asks("messaging", "general", "alice"))
+        .respond_with(members("alice"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/members"))
+        .respond_with(no_members())
+        .mount(&server)
+        .await;
+    let store = Arc::new(MemoryStore::new());
+    let app = Callbridge::new(
+        config_with(&[
+            ("CALLBRIDGE_MEMBERSHIP", "stream"),
+            ("STREAM_API_BASE_URL", &server.uri()),
+        ]),
+        Arc::clone(&store),
+    );
+    let (status, body) = invoke(&app, Operation::CreateCall, event("create-call")).await;
+    assert_eq!(status, 201, "{body}");
+    // bob's fixture token has the admin role, which may end any call, but he is no member.
+    let (status, body) = invoke(&app, Operation::EndCall, event("end-call-admin")).await;
+    assert_eq!(status, 403, "{body}");
+    let msg = assert_stream_error(&body, 403, 17);
+    assert!(
+        msg.contains("is not a member of this call's channel"),
+        "{msg}"
+    );
+    let id = callbridge::domain::CallId::parse("standup").unwrap();
+    assert_eq!(store.peek(&id).unwrap().ended, None, "nothing written");
+    // A server token acting for carol is not asked about; alice, a member, may end it.
+    let (status, body) = invoke(&app, Operation::EndCall, event("end-call")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["call"]["ended_by"], "alice");
+}

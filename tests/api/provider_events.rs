@@ -576,3 +576,48 @@ async fn the_channel_is_told_once_per_transition_and_stream_failures_are_retried
     assert_eq!(last["max_participants"], 1);
     assert_eq!(last["duration_seconds"], 3);
 }
+
+/// Concurrent deliveries of different events of one call: each is its own conditional write
+/// of its own attribute, so none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_events_on_dynamodb_lose_no_update() {
+    let (store, _client, log) = fresh_dynamo_store().await;
+    let app = Arc::new(Callbridge::new(
+        config_with(&[("AGORA_NCS_SECRET", NCS_SECRET)]),
+        store,
+    ));
+    let (status, _) = invoke(&app, Operation::CreateCall, event("create-call")).await;
+    assert_eq!(status, 201);
+    log.take();
+    let base = now_ms() / 1000;
+    let mut bodies = vec![ncs("c0", 101, base, 1, 0, 0)];
+    for i in 1..=12u64 {
+        bodies.push(ncs(&format!("c{i}"), 107, base, 2, 100 + i, 1));
+    }
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { invoke(&app, Operation::ProviderEvent, agora(&body)).await })
+        })
+        .collect();
+    for t in tasks {
+        let (status, answer) = t.await.unwrap();
+        assert_eq!(
+            (status, answer["result"].as_str()),
+            (200, Some("recorded")),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        log.take().iter().filter(|op| *op == "UpdateItem").count(),
+        13
+    );
+    let (_, body) = invoke(&app, Operation::CreateCall, event("create-call")).await;
+    let s = &body["call"]["session"];
+    assert_eq!(
+        (s["state"].as_str(), s["participants"].as_u64()),
+        (Some("live"), Some(12)),
+        "{s}"
+    );
+}

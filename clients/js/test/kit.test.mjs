@@ -6,6 +6,16 @@ import {
   KEY, SECRET, ROOT, streamChat, startCallbridge, startFakeStream, startPlainServer, closedPort,
   sign, now, agoraUid, connectedClient, requireKit,
 } from './support.mjs';
+import zlib from 'node:zlib';
+
+// An Agora "007" token: "007" + base64 of a zlib stream (Callbridge writes its payload in a
+// stored block, so the stream starts 78 01, not 78 9c: see the README), which Node's own zlib
+// inflates into the payload.
+function assertAgoraToken(token) {
+  assert.match(token, /^007[A-Za-z0-9+/]+=*$/);
+  const payload = zlib.inflateSync(Buffer.from(token.slice(3), 'base64'));
+  assert.ok(payload.length > 100, `payload of ${payload.length} bytes`);
+}
 
 const { callbridge, restoreCallMethods } = requireKit(`${ROOT}/clients/js`);
 const AGORA_APP_ID = '00000000000000000000000000000000';
@@ -82,7 +92,7 @@ for (const major of [8, 9]) {
         },
       });
       assert.match(createdAt, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
-      assert.match(res.token, /^007eJ/);
+      assertAgoraToken(res.token);
       assert.equal(res.agora_uid, agoraUid('alice'));
       assert.equal(res.agora_app_id, AGORA_APP_ID);
       assert.match(res.duration, /^\d+(\.\d+)?ms$/);
@@ -100,7 +110,7 @@ for (const major of [8, 9]) {
     it('gets a token for a call by id, for another member', async () => {
       const bob = await connect('bob');
       const res = await callbridge(bob, cb.base).getCallToken(callId.toLowerCase());
-      assert.match(res.token, /^007eJ/);
+      assertAgoraToken(res.token);
       assert.equal(res.agora_uid, agoraUid('bob'));
       assert.equal(res.agora_app_id, AGORA_APP_ID);
       assert.equal(res.call, undefined);
@@ -226,7 +236,7 @@ for (const major of [8, 9]) {
         await assert.rejects(calls.endCall(id, 'done'), /options must be an object/);
         await assert.rejects(calls.endCall(id, null), /options must be an object/);
         // Still active: none of those ended it.
-        assert.match((await calls.getCallToken(id)).token, /^007eJ/);
+        assertAgoraToken((await calls.getCallToken(id)).token);
       });
 
       it('413 code 22: a body over 64 KiB', async () => {
