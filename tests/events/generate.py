@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the API Gateway v2 (HTTP API, payload 2.0) event fixtures in this folder.
 
-Every token is signed with the fixture credentials below (also in tests/env.json), with the
-standard library only, so the fixtures can be regenerated without the Rust code under test.
+Every token is signed with the fixture credentials below (also in tests/sam-env.json and
+tests/support/lib.rs), with the standard library only, so the fixtures can be regenerated
+without the Rust code under test.
 Run: python3 tests/events/generate.py
 """
 import base64, json, os, sys, urllib.parse
