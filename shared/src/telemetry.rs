@@ -7,22 +7,8 @@
 //! exporter adds `FunctionName`). [`METRICS`] lists each with its labels: the contract the
 //! alarms and the README rely on.
 
-use crate::api::Operation;
-use crate::chat::stream::StreamError;
-use crate::domain::ProviderKind;
+use crate::domain::{Operation, ProviderKind};
 use crate::error::Error;
-use crate::providers::hms::HmsError;
-use aws_sdk_dynamodb::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata};
-use aws_sdk_dynamodb::operation::get_item::GetItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::retries::RequestAttempts;
-use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use http::StatusCode;
 use metrics::{Unit, counter, histogram};
 use std::time::Instant;
@@ -167,18 +153,6 @@ pub fn token_issued(op: Operation, provider: ProviderKind) {
     counter!(TOKENS_ISSUED, "Operation" => op.name(), "Provider" => provider.as_str()).increment(1);
 }
 
-/// A 100ms failure as a `Kind` of [`PROVIDER_ERRORS`].
-pub fn hms_error_kind(e: &HmsError) -> &'static str {
-    match e {
-        HmsError::Rejected(_) => "rejected",
-        HmsError::Credentials { .. } => "credentials",
-        HmsError::RateLimited => "throttled",
-        HmsError::Unavailable(_) => "unavailable",
-        HmsError::NoSuchApi { .. } => "misconfigured",
-        HmsError::Disabled(_) => "disabled",
-    }
-}
-
 /// One preparation of a call at the provider, `started` when it was asked; on failure, its
 /// `Kind` and the error the request is answered with.
 pub fn provider_prepared(
@@ -203,16 +177,11 @@ pub fn provider_failure(provider: ProviderKind) {
     counter!(PROVIDER_FAILURES, "Provider" => provider.as_str()).increment(1);
 }
 
-/// One membership query to Stream Chat, `started` when it was asked.
-pub fn chat_queried<T>(started: Instant, result: &Result<T, StreamError>) {
+/// One membership query to Stream Chat, `started` when it was asked; `failed`: the `Kind` of
+/// its failure, as the Stream Chat client names it.
+pub fn chat_queried(started: Instant, failed: Option<&'static str>) {
     histogram!(CHAT_LATENCY).record(millis(started));
-    if let Err(e) = result {
-        let kind = match e {
-            StreamError::Credentials { .. } => "credentials",
-            StreamError::RateLimited(_) => "throttled",
-            StreamError::Refused { .. } => "rejected",
-            StreamError::Unavailable(_) => "unavailable",
-        };
+    if let Some(kind) = failed {
         counter!(CHAT_ERRORS, "Kind" => kind).increment(1);
     }
 }
@@ -222,107 +191,24 @@ pub fn cold_start() {
     counter!(COLD_STARTS).increment(1);
 }
 
-/// The DynamoDB client's interceptor: latency, retries and failures of every operation.
-#[derive(Debug, Default)]
-pub struct StorageMetrics;
-
-#[derive(Debug)]
-struct Started(Instant);
-
-impl Storable for Started {
-    type Storer = StoreReplace<Self>;
-}
-
-/// A DynamoDB error code as a failure kind: `throttled` (429), `misconfigured` (a refusal of
-/// this deployment's configuration, which no retry fixes) or `unavailable` (service failures,
-/// conflicts, codes unknown today). The store maps its errors by it (`store::dynamodb`), so the
-/// metrics and the answers agree.
-pub fn storage_error_kind(code: Option<&str>) -> &'static str {
-    match code {
-        Some(
-            "ProvisionedThroughputExceededException"
-            | "RequestLimitExceeded"
-            | "ThrottlingException"
-            | "Throttling"
-            | "TooManyRequestsException",
-        ) => "throttled",
-        Some(
-            "ResourceNotFoundException"
-            | "AccessDeniedException"
-            | "UnrecognizedClientException"
-            | "InvalidSignatureException"
-            | "MissingAuthenticationTokenException"
-            | "IncompleteSignatureException"
-            | "ValidationException",
-        ) => "misconfigured",
-        _ => "unavailable",
+/// One storage operation (`op`, as DynamoDB names it), `started` when it was sent: its latency,
+/// the attempts retried, and, when it failed after them, the `Kind` of the failure as the
+/// storage adapter names it.
+pub fn storage_operation(
+    op: metrics::SharedString,
+    started: Option<Instant>,
+    attempts: u32,
+    failed: Option<&'static str>,
+) {
+    if let Some(started) = started {
+        histogram!(STORAGE_LATENCY, "StorageOperation" => op.clone()).record(millis(started));
     }
-}
-
-impl Intercept for StorageMetrics {
-    fn name(&self) -> &'static str {
-        "CallbridgeStorageMetrics"
+    if attempts > 1 {
+        counter!(STORAGE_RETRIES, "StorageOperation" => op.clone())
+            .increment(u64::from(attempts - 1));
     }
-
-    fn read_before_execution(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        cfg.interceptor_state().store_put(Started(Instant::now()));
-        Ok(())
-    }
-
-    fn read_after_execution(
-        &self,
-        context: &FinalizerInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let op: metrics::SharedString = match cfg.load::<Metadata>().map(Metadata::name) {
-            Some("GetItem") => "GetItem".into(),
-            Some("PutItem") => "PutItem".into(),
-            Some("UpdateItem") => "UpdateItem".into(),
-            Some(other) => other.to_string().into(),
-            None => "unknown".into(),
-        };
-        if let Some(Started(started)) = cfg.load::<Started>() {
-            histogram!(STORAGE_LATENCY, "StorageOperation" => op.clone()).record(millis(*started));
-        }
-        let attempts = cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts());
-        if attempts > 1 {
-            counter!(STORAGE_RETRIES, "StorageOperation" => op.clone())
-                .increment(u64::from(attempts - 1));
-        }
-        let Some(Err(e)) = context.output_or_error() else {
-            return Ok(());
-        };
-        let kind = if let Some(e) = e.as_operation_error() {
-            let code = if let Some(e) = e.downcast_ref::<PutItemError>() {
-                if e.is_conditional_check_failed_exception() {
-                    // The call exists: an answer, not a failure.
-                    return Ok(());
-                }
-                e.code()
-            } else if let Some(e) = e.downcast_ref::<UpdateItemError>() {
-                if e.is_conditional_check_failed_exception() {
-                    // The call ended or changed meanwhile: an answer, not a failure.
-                    return Ok(());
-                }
-                e.code()
-            } else if let Some(e) = e.downcast_ref::<GetItemError>() {
-                e.code()
-            } else {
-                None
-            };
-            storage_error_kind(code)
-        } else if e.is_timeout_error() {
-            "timeout"
-        } else {
-            "unavailable"
-        };
+    if let Some(kind) = failed {
         counter!(STORAGE_ERRORS, "StorageOperation" => op, "Kind" => kind).increment(1);
-        Ok(())
     }
 }
 
@@ -338,23 +224,6 @@ mod tests {
         for code in [-1, 2, 4, 5, 9, 16, 17, 22, 40, 41, 42, 43, 77] {
             assert_eq!(code_label(code).as_ref(), code.to_string());
         }
-    }
-
-    #[test]
-    fn storage_error_kinds() {
-        assert_eq!(
-            storage_error_kind(Some("ProvisionedThroughputExceededException")),
-            "throttled"
-        );
-        assert_eq!(
-            storage_error_kind(Some("AccessDeniedException")),
-            "misconfigured"
-        );
-        assert_eq!(
-            storage_error_kind(Some("InternalServerError")),
-            "unavailable"
-        );
-        assert_eq!(storage_error_kind(None), "unavailable");
     }
 
     #[test]

@@ -1,29 +1,8 @@
 //! The one place where errors become answers: HTTP status, Stream code, message and headers.
 
+pub use crate::domain::Operation;
 use crate::error::{AuthError, Error};
 use http::StatusCode;
-use std::fmt;
-
-/// The operation an error happened in; Stream names it in every message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
-    CreateCall,
-    GetCallToken,
-    EndCall,
-    /// A provider's event notification (100ms webhook, Agora NCS).
-    ProviderEvent,
-}
-
-impl Operation {
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::CreateCall => "CreateCall",
-            Operation::GetCallToken => "GetCallToken",
-            Operation::EndCall => "EndCall",
-            Operation::ProviderEvent => "ProviderEvent",
-        }
-    }
-}
 
 /// Everything a request can be refused for: the transport's refusals and the use cases' errors.
 #[derive(Debug, thiserror::Error)]
@@ -118,12 +97,6 @@ impl ApiError {
             ApiError::App(e) => e.cause_chain(),
             _ => None,
         }
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -326,7 +326,7 @@ impl StreamChat {
             .in_flight
             .run(&key, || self.query_members(cid, user_id))
             .await;
-        crate::telemetry::chat_queried(started, &answer);
+        crate::telemetry::chat_queried(started, answer.as_ref().err().map(StreamError::kind));
         let answer = answer?;
         if answer == Membership::Member && self.cfg.cache_secs > 0 {
             self.members.keep(key, now + self.cfg.cache_secs, now);
@@ -641,6 +641,18 @@ fn reason(bytes: &[u8]) -> String {
             } else {
                 s
             }
+        }
+    }
+}
+
+impl StreamError {
+    /// The failure as a `Kind` of the `ChatErrors` metric.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StreamError::Credentials { .. } => "credentials",
+            StreamError::RateLimited(_) => "throttled",
+            StreamError::Refused { .. } => "rejected",
+            StreamError::Unavailable(_) => "unavailable",
         }
     }
 }

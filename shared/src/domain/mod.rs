@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod call;
 pub mod id;
+pub mod operation;
 pub mod permissions;
 pub mod session;
 
@@ -13,5 +14,6 @@ pub use call::{
     ProviderDetails, ProviderKind,
 };
 pub use id::{CallId, ChannelCid};
+pub use operation::Operation;
 pub use permissions::{Grants, Permission};
 pub use session::{Fact, MediaEvent, SessionRecord};

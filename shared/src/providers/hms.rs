@@ -250,6 +250,20 @@ pub enum HmsError {
     Disabled(String),
 }
 
+impl HmsError {
+    /// The failure as a `Kind` of the `ProviderErrors` metric.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HmsError::Rejected(_) => "rejected",
+            HmsError::Credentials { .. } => "credentials",
+            HmsError::RateLimited => "throttled",
+            HmsError::Unavailable(_) => "unavailable",
+            HmsError::NoSuchApi { .. } => "misconfigured",
+            HmsError::Disabled(_) => "disabled",
+        }
+    }
+}
+
 /// The 100ms provider: configuration, one HTTP client and the cached management token.
 pub struct Hms {
     cfg: HmsConfig,
@@ -661,7 +675,7 @@ impl Provider for Hms {
             .create_room(id.as_str(), options, now)
             .await
             .map_err(|e| {
-                let kind = telemetry::hms_error_kind(&e);
+                let kind = e.kind();
                 (kind, client_error(e, *options != RoomOptions::default()))
             });
         let failed = room.as_ref().err().map(|(kind, e)| (*kind, e));

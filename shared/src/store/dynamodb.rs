@@ -100,7 +100,7 @@ pub struct DynamoStore {
 /// configuration.
 pub fn tune(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
     builder
-        .interceptor(crate::telemetry::StorageMetrics)
+        .interceptor(super::dynamodb_metrics::StorageMetrics)
         // Answers are a few hundred bytes and every attempt has a deadline; the stalled-stream
         // monitor would only add per-request work.
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
@@ -444,7 +444,7 @@ fn by_code<E>(e: E) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match crate::telemetry::storage_error_kind(e.code()) {
+    match super::dynamodb_metrics::storage_error_kind(e.code()) {
         "throttled" => StoreError::Throttled(Box::new(e)),
         "misconfigured" => StoreError::Misconfigured(Box::new(e)),
         _ => StoreError::Unavailable(Box::new(e)),

@@ -2,6 +2,7 @@
 //! another, so that a process holds only what its IAM policy allows (`get-call-token` reads).
 
 pub mod dynamodb;
+pub mod dynamodb_metrics;
 pub mod memory;
 
 use crate::domain::{Call, CallId, Ended, Fact, KickRule};
