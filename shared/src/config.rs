@@ -1,13 +1,15 @@
 //! Configuration: read from the environment once, at start, into types. A missing or malformed
 //! setting stops the start with a message naming the variable.
 
-use crate::chat::stream::{self, StreamConfig};
+use crate::chat::stream::{self, Announce, StreamConfig};
 use crate::domain::call::{MAX_DURATION_SECS, MIN_DURATION_SECS};
 use crate::domain::{Grants, ProviderKind};
-use crate::providers::agora::AgoraConfig;
-use crate::providers::hms::HmsConfig;
+use crate::providers::access_token2::is_hex32;
+use crate::providers::agora::{self, AgoraConfig, AgoraRestConfig, AgoraRole};
+use crate::providers::hms::{self, HmsConfig};
 use crate::providers::hms::{HMS_MAX_DURATION_SECS, HMS_MIN_DURATION_SECS};
 use crate::secret::Secret;
+use std::collections::HashMap;
 use std::collections::HashSet;
 
 /// Reads one setting; empty values are `None`.
@@ -148,6 +150,16 @@ pub enum Notify {
 }
 
 impl Notify {
+    /// The way the Stream Chat client tells the channel, if any.
+    pub fn announce(self) -> Option<Announce> {
+        match self {
+            Notify::Off => None,
+            Notify::Message => Some(Announce::Message),
+            Notify::Event => Some(Announce::Event),
+            Notify::Channel => Some(Announce::Channel),
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "off" => Some(Notify::Off),
@@ -197,7 +209,7 @@ impl Config {
                 .ok_or_else(|| err("CALLBRIDGE_PROVIDER", format!("is {p:?}; use agora or hms")))?,
         };
 
-        let agora = AgoraConfig::from_lookup(&get)?;
+        let agora = agora_settings(&get)?;
         if provider == ProviderKind::Agora && agora.is_none() {
             return Err(err(
                 "AGORA_APP_ID",
@@ -205,7 +217,7 @@ impl Config {
             ));
         }
 
-        let hms = HmsConfig::from_lookup(&get, provider == ProviderKind::Hms)?;
+        let hms = hms_settings(&get, provider == ProviderKind::Hms)?;
 
         let grants = match get("CALLBRIDGE_GRANTS") {
             None => Grants::default(),
@@ -339,6 +351,134 @@ impl Config {
     }
 }
 
+/// `AGORA_APP_ID`, `AGORA_APP_CERTIFICATE`, `AGORA_ROLE_MAP` and the RESTful API credentials;
+/// `None` when neither credential is set.
+fn agora_settings(get: &Lookup<'_>) -> Result<Option<AgoraConfig>, ConfigError> {
+    let (id, cert) = match (get("AGORA_APP_ID"), get("AGORA_APP_CERTIFICATE")) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(config_error(
+                "AGORA_APP_CERTIFICATE",
+                "is not set (AGORA_APP_ID is)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(config_error(
+                "AGORA_APP_ID",
+                "is not set (AGORA_APP_CERTIFICATE is)",
+            ));
+        }
+        (Some(id), Some(cert)) => (id.trim().to_string(), cert),
+    };
+    if !is_hex32(&id) {
+        return Err(config_error(
+            "AGORA_APP_ID",
+            "must be 32 hexadecimal characters",
+        ));
+    }
+    if !is_hex32(cert.trim()) {
+        return Err(config_error(
+            "AGORA_APP_CERTIFICATE",
+            "must be 32 hexadecimal characters",
+        ));
+    }
+    let role_map = match get("AGORA_ROLE_MAP") {
+        None => HashMap::new(),
+        Some(s) => agora_role_map(&s).map_err(|e| config_error("AGORA_ROLE_MAP", e))?,
+    };
+    let rest = match (get("AGORA_CUSTOMER_ID"), get("AGORA_CUSTOMER_SECRET")) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(config_error(
+                "AGORA_CUSTOMER_SECRET",
+                "is not set (AGORA_CUSTOMER_ID is)",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(config_error(
+                "AGORA_CUSTOMER_ID",
+                "is not set (AGORA_CUSTOMER_SECRET is)",
+            ));
+        }
+        (Some(id), Some(secret)) => Some(AgoraRestConfig {
+            customer_id: id.trim().to_string(),
+            customer_secret: Secret::new(secret.trim()),
+            api_base: http_url(get, "AGORA_API_BASE_URL", agora::DEFAULT_API_BASE)?,
+        }),
+    };
+    Ok(Some(AgoraConfig {
+        app_id: id,
+        app_certificate: Secret::new(cert.trim()),
+        role_map,
+        rest,
+    }))
+}
+
+/// Parses `role:publisher,role:subscriber` (comma or semicolon separated).
+fn agora_role_map(spec: &str) -> Result<HashMap<String, AgoraRole>, String> {
+    parse_map(spec, "role:publisher")?
+        .into_iter()
+        .map(|(role, agora)| match AgoraRole::parse(&agora) {
+            Some(a) => Ok((role, a)),
+            None => Err(format!(
+                "entry {role}:{agora}: Agora role must be publisher or subscriber"
+            )),
+        })
+        .collect()
+}
+
+/// The `HMS_*` settings. `required`: 100ms is the default provider, so its credentials
+/// must be set; otherwise `None` when none of them is.
+fn hms_settings(get: &Lookup<'_>, required: bool) -> Result<Option<HmsConfig>, ConfigError> {
+    let creds = [
+        "HMS_APP_ACCESS_KEY",
+        "HMS_APP_SECRET",
+        "HMS_TEMPLATE_ID",
+        "HMS_DEFAULT_ROLE",
+    ];
+    if !required && creds.iter().all(|v| get(v).is_none()) {
+        return Ok(None);
+    }
+    let why = if required {
+        "is not set; CALLBRIDGE_PROVIDER is hms"
+    } else {
+        "is not set (other HMS_ settings are)"
+    };
+    let need = |k: &'static str| {
+        get(k)
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| config_error(k, why))
+    };
+    let region = match get("HMS_REGION") {
+        None => None,
+        Some(r) if hms::REGIONS.contains(&r.trim()) => Some(r.trim().to_string()),
+        Some(r) => {
+            return Err(config_error(
+                "HMS_REGION",
+                format!("is {r:?}; use in, us, eu or auto"),
+            ));
+        }
+    };
+    let role_map = match get("HMS_ROLE_MAP") {
+        None => HashMap::new(),
+        Some(s) => parse_map(&s, "stream_role:hms_role")
+            .map_err(|e| config_error("HMS_ROLE_MAP", e))?
+            .into_iter()
+            .collect(),
+    };
+    let api_base = http_url(get, "HMS_API_BASE_URL", hms::DEFAULT_API_BASE)?;
+    Ok(Some(HmsConfig {
+        app_access_key: need("HMS_APP_ACCESS_KEY")?,
+        app_secret: Secret::new(need("HMS_APP_SECRET")?),
+        template_id: need("HMS_TEMPLATE_ID")?,
+        default_role: need("HMS_DEFAULT_ROLE")?,
+        region,
+        role_map,
+        api_base,
+        webhook: None,
+    }))
+}
+
 /// An `http(s)` base URL setting, without its trailing slash.
 pub fn http_url(get: &Lookup<'_>, var: &'static str, default: &str) -> Result<String, ConfigError> {
     let url = get(var).unwrap_or_else(|| default.to_string());
@@ -429,6 +569,32 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.token_ttl_secs, 120);
+    }
+
+    #[test]
+    fn role_map() {
+        let get = |k: &str| match k {
+            "HMS_APP_ACCESS_KEY" => Some("k".to_string()),
+            "HMS_APP_SECRET" => Some("s".to_string()),
+            "HMS_TEMPLATE_ID" => Some("t".to_string()),
+            "HMS_DEFAULT_ROLE" => Some("guest".to_string()),
+            "HMS_ROLE_MAP" => Some("admin:host, user:speaker".to_string()),
+            _ => None,
+        };
+        let c = super::hms_settings(&get, true).unwrap().unwrap();
+        assert_eq!(c.role_for("admin"), "host");
+        assert_eq!(c.role_for("user"), "speaker");
+        assert_eq!(c.role_for("other"), "guest");
+    }
+
+    #[test]
+    fn agora_role_maps() {
+        let m = agora_role_map("guest:subscriber, host:publisher").unwrap();
+        assert_eq!(m["guest"], AgoraRole::Subscriber);
+        assert_eq!(m["host"], AgoraRole::Publisher);
+        assert!(agora_role_map("x").is_err());
+        assert!(agora_role_map("x:admin").is_err());
+        assert!(agora_role_map("").unwrap().is_empty());
     }
 
     #[test]

@@ -36,15 +36,24 @@ fn production_code(text: &str) -> &str {
 }
 
 fn violations(dir: &Path) -> Vec<String> {
+    violations_of(dir, FORBIDDEN)
+}
+
+/// Every production line under `dir` (a folder or one file) that names one of `forbidden`.
+fn violations_of(dir: &Path, forbidden: &[&str]) -> Vec<String> {
     let mut files = Vec::new();
-    rust_files(dir, &mut files);
+    if dir.is_file() {
+        files.push(dir.to_path_buf());
+    } else {
+        rust_files(dir, &mut files);
+    }
     assert!(!files.is_empty(), "no sources under {}", dir.display());
     let mut found = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         for (n, line) in production_code(&text).lines().enumerate() {
             let code = line.split("//").next().unwrap_or("");
-            for bad in FORBIDDEN {
+            for bad in forbidden {
                 if code.contains(bad) {
                     found.push(format!(
                         "{}:{}: {bad}: {}",
@@ -65,6 +74,34 @@ fn domain_and_use_cases_stay_free_of_transport_storage_sdks_and_json() {
     let mut found = violations(&src.join("domain"));
     found.extend(violations(&src.join("usecase")));
     assert!(found.is_empty(), "layering broken:\n{}", found.join("\n"));
+}
+
+/// The ring points one way: configuration knows the adapters' settings and hands them down, so
+/// no adapter reads configuration; telemetry records what the adapters classify, so it knows no
+/// adapter.
+#[test]
+fn adapters_never_import_config_and_telemetry_imports_no_adapter() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for adapter in ["providers", "chat", "store", "outbound.rs"] {
+        found.extend(violations_of(&src.join(adapter), &["crate::config"]));
+    }
+    found.extend(violations_of(
+        &src.join("telemetry.rs"),
+        &[
+            "crate::providers",
+            "crate::chat",
+            "crate::store",
+            "crate::api",
+            "crate::outbound",
+            "aws_",
+        ],
+    ));
+    assert!(
+        found.is_empty(),
+        "the ring points the wrong way:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ pub use route::{
 };
 
 use crate::auth::{Authenticator, Credentials};
-use crate::chat::stream::{Announce, Announcing, StreamChat};
+use crate::chat::stream::{Announcing, StreamChat};
 use crate::config::{Config, Notify, WebhookSecrets};
 use crate::domain::{Actor, Permission, ProviderDetails, ProviderKind};
 use crate::error::{AuthError, Error};
@@ -147,7 +147,7 @@ impl<S: Storage> Callbridge<S> {
             if config.membership {
                 calls = calls.with_members(stream.clone());
             }
-            if let Some(mode) = Announce::of(config.notify) {
+            if let Some(mode) = config.notify.announce() {
                 calls = calls.with_announcer(Arc::new(Announcing { stream, mode }));
             }
         }

@@ -9,7 +9,6 @@
 //!   sends `call.ended`, or sets the channel's `call` again.
 
 use super::{Announcer, BoxFuture, Members, Membership};
-use crate::config::Notify;
 use crate::crypto;
 use crate::domain::{Call, ChannelCid};
 use crate::error::Error;
@@ -200,17 +199,6 @@ pub enum Announce {
     Message,
     Event,
     Channel,
-}
-
-impl Announce {
-    pub fn of(notify: Notify) -> Option<Self> {
-        match notify {
-            Notify::Off => None,
-            Notify::Message => Some(Announce::Message),
-            Notify::Event => Some(Announce::Event),
-            Notify::Channel => Some(Announce::Channel),
-        }
-    }
 }
 
 /// Announcements through Stream Chat, one way of telling.

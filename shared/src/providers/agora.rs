@@ -1,8 +1,7 @@
 //! Agora: channels from call ids, uids from user ids, and RTC join tokens.
 
-use super::access_token2::{self as at2, Service, TokenContent, is_hex32};
+use super::access_token2::{self as at2, Service, TokenContent};
 use super::{AgoraJoin, JoinToken, Provider, ProviderEnd, TokenFor};
-use crate::config::{ConfigError, Lookup, config_error, http_url, parse_map};
 use crate::crypto;
 use crate::domain::{Call, CallId, CallOptions, CallType, KickRule, ProviderDetails};
 use crate::error::Error;
@@ -62,88 +61,12 @@ pub struct AgoraRestConfig {
 }
 
 impl AgoraConfig {
-    /// `AGORA_APP_ID`, `AGORA_APP_CERTIFICATE` and `AGORA_ROLE_MAP`; `None` when neither
-    /// credential is set.
-    pub fn from_lookup(get: &Lookup<'_>) -> Result<Option<Self>, ConfigError> {
-        let (id, cert) = match (get("AGORA_APP_ID"), get("AGORA_APP_CERTIFICATE")) {
-            (None, None) => return Ok(None),
-            (Some(_), None) => {
-                return Err(config_error(
-                    "AGORA_APP_CERTIFICATE",
-                    "is not set (AGORA_APP_ID is)",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(config_error(
-                    "AGORA_APP_ID",
-                    "is not set (AGORA_APP_CERTIFICATE is)",
-                ));
-            }
-            (Some(id), Some(cert)) => (id.trim().to_string(), cert),
-        };
-        if !is_hex32(&id) {
-            return Err(config_error(
-                "AGORA_APP_ID",
-                "must be 32 hexadecimal characters",
-            ));
-        }
-        if !is_hex32(cert.trim()) {
-            return Err(config_error(
-                "AGORA_APP_CERTIFICATE",
-                "must be 32 hexadecimal characters",
-            ));
-        }
-        let role_map = match get("AGORA_ROLE_MAP") {
-            None => HashMap::new(),
-            Some(s) => parse_role_map(&s).map_err(|e| config_error("AGORA_ROLE_MAP", e))?,
-        };
-        let rest = match (get("AGORA_CUSTOMER_ID"), get("AGORA_CUSTOMER_SECRET")) {
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(config_error(
-                    "AGORA_CUSTOMER_SECRET",
-                    "is not set (AGORA_CUSTOMER_ID is)",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(config_error(
-                    "AGORA_CUSTOMER_ID",
-                    "is not set (AGORA_CUSTOMER_SECRET is)",
-                ));
-            }
-            (Some(id), Some(secret)) => Some(AgoraRestConfig {
-                customer_id: id.trim().to_string(),
-                customer_secret: Secret::new(secret.trim()),
-                api_base: http_url(get, "AGORA_API_BASE_URL", DEFAULT_API_BASE)?,
-            }),
-        };
-        Ok(Some(AgoraConfig {
-            app_id: id,
-            app_certificate: Secret::new(cert.trim()),
-            role_map,
-            rest,
-        }))
-    }
-
     pub fn role_for(&self, stream_role: &str) -> AgoraRole {
         self.role_map
             .get(stream_role)
             .copied()
             .unwrap_or(AgoraRole::Publisher)
     }
-}
-
-/// Parses `role:publisher,role:subscriber` (comma or semicolon separated).
-pub fn parse_role_map(spec: &str) -> Result<HashMap<String, AgoraRole>, String> {
-    parse_map(spec, "role:publisher")?
-        .into_iter()
-        .map(|(role, agora)| match AgoraRole::parse(&agora) {
-            Some(a) => Ok((role, a)),
-            None => Err(format!(
-                "entry {role}:{agora}: Agora role must be publisher or subscriber"
-            )),
-        })
-        .collect()
 }
 
 /// The Agora provider: channels derived from call ids, tokens signed here; with RESTful API
@@ -485,7 +408,10 @@ mod tests {
         AgoraConfig {
             app_id: "970CA35de60c44645bbae8a215061b33".into(),
             app_certificate: Secret::new("5CFd2fd1755d40ecb72977518be15d3b"),
-            role_map: parse_role_map("guest:subscriber, host:publisher").unwrap(),
+            role_map: HashMap::from([
+                ("guest".to_string(), AgoraRole::Subscriber),
+                ("host".to_string(), AgoraRole::Publisher),
+            ]),
             rest: None,
         }
     }
@@ -552,9 +478,6 @@ mod tests {
         let c = cfg();
         assert_eq!(c.role_for("guest"), AgoraRole::Subscriber);
         assert_eq!(c.role_for("user"), AgoraRole::Publisher);
-        assert!(parse_role_map("x").is_err());
-        assert!(parse_role_map("x:admin").is_err());
-        assert!(parse_role_map("").unwrap().is_empty());
     }
 
     #[test]

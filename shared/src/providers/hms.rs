@@ -1,7 +1,6 @@
 //! 100ms: rooms over the REST API, management tokens (cached), app tokens (signed locally).
 
 use super::{JoinToken, Provider, ProviderEnd, TokenFor};
-use crate::config::{ConfigError, Lookup, config_error, http_url, parse_map};
 use crate::domain::{Call, CallId, CallOptions, OptionValue, ProviderDetails, ProviderKind};
 use crate::error::Error;
 use crate::flight::SingleFlight;
@@ -69,58 +68,6 @@ pub struct HmsWebhook {
 }
 
 impl HmsConfig {
-    /// The `HMS_*` settings. `required`: 100ms is the default provider, so its credentials
-    /// must be set; otherwise `None` when none of them is.
-    pub fn from_lookup(get: &Lookup<'_>, required: bool) -> Result<Option<Self>, ConfigError> {
-        let creds = [
-            "HMS_APP_ACCESS_KEY",
-            "HMS_APP_SECRET",
-            "HMS_TEMPLATE_ID",
-            "HMS_DEFAULT_ROLE",
-        ];
-        if !required && creds.iter().all(|v| get(v).is_none()) {
-            return Ok(None);
-        }
-        let why = if required {
-            "is not set; CALLBRIDGE_PROVIDER is hms"
-        } else {
-            "is not set (other HMS_ settings are)"
-        };
-        let need = |k: &'static str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .ok_or_else(|| config_error(k, why))
-        };
-        let region = match get("HMS_REGION") {
-            None => None,
-            Some(r) if REGIONS.contains(&r.trim()) => Some(r.trim().to_string()),
-            Some(r) => {
-                return Err(config_error(
-                    "HMS_REGION",
-                    format!("is {r:?}; use in, us, eu or auto"),
-                ));
-            }
-        };
-        let role_map = match get("HMS_ROLE_MAP") {
-            None => HashMap::new(),
-            Some(s) => parse_map(&s, "stream_role:hms_role")
-                .map_err(|e| config_error("HMS_ROLE_MAP", e))?
-                .into_iter()
-                .collect(),
-        };
-        let api_base = http_url(get, "HMS_API_BASE_URL", DEFAULT_API_BASE)?;
-        Ok(Some(HmsConfig {
-            app_access_key: need("HMS_APP_ACCESS_KEY")?,
-            app_secret: Secret::new(need("HMS_APP_SECRET")?),
-            template_id: need("HMS_TEMPLATE_ID")?,
-            default_role: need("HMS_DEFAULT_ROLE")?,
-            region,
-            role_map,
-            api_base,
-            webhook: None,
-        }))
-    }
-
     pub fn role_for(&self, stream_role: &str) -> &str {
         self.role_map
             .get(stream_role)
@@ -952,21 +899,5 @@ mod tests {
         );
         assert_eq!(reason(b"oops"), "oops");
         assert_eq!(reason(b""), "(empty body)");
-    }
-
-    #[test]
-    fn role_map() {
-        let get = |k: &str| match k {
-            "HMS_APP_ACCESS_KEY" => Some("k".to_string()),
-            "HMS_APP_SECRET" => Some("s".to_string()),
-            "HMS_TEMPLATE_ID" => Some("t".to_string()),
-            "HMS_DEFAULT_ROLE" => Some("guest".to_string()),
-            "HMS_ROLE_MAP" => Some("admin:host, user:speaker".to_string()),
-            _ => None,
-        };
-        let c = HmsConfig::from_lookup(&get, true).unwrap().unwrap();
-        assert_eq!(c.role_for("admin"), "host");
-        assert_eq!(c.role_for("user"), "speaker");
-        assert_eq!(c.role_for("other"), "guest");
     }
 }
