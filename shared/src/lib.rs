@@ -1,6 +1,7 @@
 //! Callbridge: Stream-compatible Create Call and Get Call Token for Agora and 100ms.
 //!
 //! Knows nothing of Lambda. One direction through the code:
+//! - [`wiring`]: the application's parts built from the configuration and put together;
 //! - [`api`]: the HTTP layer both transports share (routing, bodies into commands, errors
 //!   into status and Stream code, rendering);
 //! - [`usecase`]: Create Call and Get Call Token, on typed commands;
@@ -27,6 +28,7 @@ pub mod store;
 pub mod telemetry;
 pub mod usecase;
 pub mod wire;
+pub mod wiring;
 
 pub use api::{ApiError, ApiRequest, ApiResponse, Callbridge, Operation, PathParams, StartError};
 pub use config::Config;

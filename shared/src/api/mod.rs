@@ -14,18 +14,15 @@ pub use route::{
 };
 
 use crate::auth::{Authenticator, Credentials};
-use crate::chat::stream::{Announcing, StreamChat};
-use crate::config::{Config, Notify, WebhookSecrets};
+use crate::config::{Config, WebhookSecrets};
 use crate::domain::{Actor, Permission, ProviderDetails, ProviderKind};
 use crate::error::{AuthError, Error};
-use crate::outbound::{self, NoTrustRoots};
-use crate::providers::Providers;
-use crate::providers::agora::Agora;
+use crate::outbound::NoTrustRoots;
 use crate::providers::events;
-use crate::providers::hms::{self, Hms};
 use crate::store::Storage;
 use crate::telemetry;
-use crate::usecase::{Calls, EventOutcome, Rules};
+use crate::usecase::{Calls, EventOutcome};
+use crate::wiring;
 use http::{HeaderMap, Method, StatusCode};
 use render::{Answer, render};
 use route::{Route, likely_operation, route_name};
@@ -109,48 +106,9 @@ impl<S: Storage> Callbridge<S> {
         Self::start_with_clock(config, store, clock).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// The application on the parts [`crate::wiring`] builds from `config`.
     pub fn start_with_clock(config: Config, store: S, clock: Clock) -> Result<Self, StartError> {
-        // One HTTPS client for every outbound call, built only when something needs it.
-        let chat = config.membership || config.notify != Notify::Off;
-        let agora_rest = config.agora.as_ref().is_some_and(|a| a.rest.is_some());
-        let client = if config.hms.is_some() || chat || agora_rest {
-            Some(outbound::https_client(hms::CONNECT_TIMEOUT)?)
-        } else {
-            None
-        };
-        let auth = Authenticator::new(
-            config.api_key.clone(),
-            &config.api_secret,
-            config.allow_dev_tokens,
-        );
-        let providers = Providers::new(
-            config.provider,
-            config
-                .agora
-                .clone()
-                .map(|cfg| Agora::new(cfg, client.clone())),
-            config
-                .hms
-                .clone()
-                .zip(client.clone())
-                .map(|(cfg, client)| Hms::new(cfg, client)),
-        );
-        let rules = Rules {
-            grants: config.grants.clone(),
-            token_ttl_secs: config.token_ttl_secs,
-            call_ttl_secs: config.call_ttl_secs,
-            max_call_secs: config.max_call_secs,
-        };
-        let mut calls = Calls::new(rules, providers, store);
-        if let Some(client) = client.filter(|_| chat) {
-            let stream = Arc::new(StreamChat::new(config.stream.clone(), client));
-            if config.membership {
-                calls = calls.with_members(stream.clone());
-            }
-            if let Some(mode) = config.notify.announce() {
-                calls = calls.with_announcer(Arc::new(Announcing { stream, mode }));
-            }
-        }
+        let (auth, calls) = wiring::wire(&config, store)?;
         Ok(Callbridge {
             config,
             auth,

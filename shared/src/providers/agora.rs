@@ -133,10 +133,6 @@ impl Agora {
         Agora { cfg, rest }
     }
 
-    pub fn config(&self) -> &AgoraConfig {
-        &self.cfg
-    }
-
     /// Whether this deployment can remove everyone from a channel (RESTful API credentials).
     pub fn can_remove(&self) -> bool {
         self.rest.is_some()

@@ -347,10 +347,6 @@ impl Hms {
         }
     }
 
-    pub fn config(&self) -> &HmsConfig {
-        &self.cfg
-    }
-
     /// An app token for `user_id` in `room_id`, role from the role map. No network.
     /// Like 100ms's server SDK, it is issued (and valid from) [`CLOCK_SKEW_SECS`] ago, so a
     /// 100ms clock slightly behind ours does not refuse it as not yet valid.

@@ -110,10 +110,6 @@ impl Providers {
         }
     }
 
-    pub fn default_kind(&self) -> ProviderKind {
-        self.default
-    }
-
     /// Validates the options of a new call for the default provider. `limit`: the call's time
     /// limit in seconds (100ms rooms are given it as their `max_duration_seconds`).
     pub fn options(
