@@ -91,12 +91,14 @@ pub enum Failure {
     Unavailable(String),
 }
 
-/// How a REST request is sent: its time bound per attempt, and one retry after `pause` when
-/// there was no usable answer.
-#[derive(Clone, Copy, Debug)]
-pub struct Retry {
+/// How a REST request is sent: its time bound per attempt, one retry after `pause` when there
+/// was no usable answer, and, for services whose credentials are tokens of ours, `renew`: called
+/// once on a 401 before the request is sent again (that attempt is not the retry).
+#[derive(Clone, Copy)]
+pub struct Retry<'a> {
     pub attempt_limit: Duration,
     pub pause: Duration,
+    pub renew: Option<&'a (dyn Fn() + Sync)>,
 }
 
 /// One REST request, retried once when there was no usable answer. `build` makes each
@@ -105,13 +107,14 @@ pub struct Retry {
 /// `reason` reads the service's reason out of an error body; `service` names it in the log.
 pub async fn rest<T>(
     client: &HttpsClient,
-    retry: Retry,
+    retry: Retry<'_>,
     service: &str,
     build: impl Fn() -> Result<http::Request<Full<Bytes>>, String>,
     read: Read<'_, T>,
     reason: fn(&[u8]) -> String,
 ) -> Result<T, Failure> {
     let mut retried = false;
+    let mut renew = retry.renew;
     loop {
         let req = build().map_err(Failure::Unavailable)?;
         let why = match exchange(client, req, retry.attempt_limit).await {
@@ -120,6 +123,12 @@ pub async fn rest<T>(
                 Some(Ok(answer)) => return Ok(answer),
                 Some(Err(why)) => why,
                 None => match status {
+                    401 if renew.is_some() => {
+                        if let Some(renew) = renew.take() {
+                            renew();
+                        }
+                        continue;
+                    }
                     401 | 403 => {
                         return Err(Failure::Credentials {
                             status,

@@ -562,6 +562,7 @@ impl StreamChat {
         let retry = outbound::Retry {
             attempt_limit: ATTEMPT_TIMEOUT,
             pause: RETRY_PAUSE,
+            renew: None,
         };
         let build = || self.build(method.clone(), uri, body.clone());
         outbound::rest(&self.client, retry, "Stream Chat", build, &read, reason)

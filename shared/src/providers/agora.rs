@@ -218,6 +218,7 @@ impl Agora {
         let retry = outbound::Retry {
             attempt_limit: ATTEMPT_TIMEOUT,
             pause: RETRY_PAUSE,
+            renew: None,
         };
         outbound::rest(client, retry, "Agora", build, read, snippet)
             .await

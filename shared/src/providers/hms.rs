@@ -329,13 +329,6 @@ pub fn management_token(
     )
 }
 
-enum Attempt<T> {
-    Done(T),
-    Retry(String),
-    Unauthorized(String),
-    Fail(HmsError),
-}
-
 impl Hms {
     /// The provider on the process's shared HTTPS client.
     pub fn new(cfg: HmsConfig, client: HttpsClient) -> Self {
@@ -514,84 +507,48 @@ impl Hms {
         read: Read<'_, T>,
     ) -> Result<T, HmsError> {
         let uri = format!("{}{path}", self.cfg.api_base.trim_end_matches('/'));
-        let mut renewed = false;
-        let mut retried = false;
-        loop {
-            let token = self.management_token(now, false);
-            match self.attempt(&uri, &body, &token, read).await {
-                Attempt::Done(answer) => return Ok(answer),
-                Attempt::Fail(e) => return Err(e),
-                Attempt::Unauthorized(reason) => {
-                    if renewed {
-                        return Err(HmsError::Credentials {
-                            status: 401,
-                            reason,
-                        });
-                    }
-                    renewed = true;
-                    self.management_token(now, true);
-                }
-                Attempt::Retry(reason) => {
-                    if retried {
-                        return Err(HmsError::Unavailable(reason));
-                    }
-                    retried = true;
-                    tracing::warn!(reason, "100ms request failed; retrying once");
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-            }
-        }
-    }
-
-    async fn attempt<T>(
-        &self,
-        uri: &str,
-        body: &Bytes,
-        token: &str,
-        read: Read<'_, T>,
-    ) -> Attempt<T> {
-        let req = match http::Request::post(uri)
-            .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json")
-            .body(Full::new(body.clone()))
-        {
-            Ok(r) => r,
-            Err(e) => {
-                return Attempt::Fail(HmsError::Unavailable(format!(
-                    "bad request URI {uri:?}: {e}"
-                )));
-            }
+        let build = || {
+            http::Request::post(&uri)
+                .header(
+                    http::header::AUTHORIZATION,
+                    format!("Bearer {}", self.management_token(now, false)),
+                )
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .header(http::header::ACCEPT, "application/json")
+                .body(Full::new(body.clone()))
+                .map_err(|e| format!("bad request URI {uri:?}: {e}"))
         };
-        let (status, _, bytes) = match outbound::exchange(&self.client, req, ATTEMPT_TIMEOUT).await
-        {
-            Err(e) => return Attempt::Retry(e),
-            Ok(x) => x,
+        let renew = || {
+            self.management_token(now, true);
         };
-        match read(status, &bytes) {
-            Some(Ok(answer)) => return Attempt::Done(answer),
-            Some(Err(reason)) => return Attempt::Retry(reason),
-            None => {}
-        }
-        match status {
-            400 | 422 => Attempt::Fail(HmsError::Rejected(reason(&bytes))),
-            401 => Attempt::Unauthorized(reason(&bytes)),
-            403 => Attempt::Fail(HmsError::Credentials {
-                status,
-                reason: reason(&bytes),
-            }),
-            404 | 405 => Attempt::Fail(HmsError::NoSuchApi {
-                status,
-                url: uri.to_string(),
-            }),
-            429 => Attempt::Fail(HmsError::RateLimited),
-            200..=299 => Attempt::Retry(format!("HTTP {status} with an unreadable answer")),
-            500..=599 => Attempt::Retry(format!("HTTP {status}: {}", reason(&bytes))),
-            _ => Attempt::Fail(HmsError::Unavailable(format!(
-                "HTTP {status}: {}",
-                reason(&bytes)
-            ))),
-        }
+        let retry = outbound::Retry {
+            attempt_limit: ATTEMPT_TIMEOUT,
+            pause: RETRY_PAUSE,
+            renew: Some(&renew),
+        };
+        outbound::rest(&self.client, retry, "100ms", build, read, reason)
+            .await
+            .map_err(|f| match f {
+                outbound::Failure::Credentials { status, reason } => {
+                    HmsError::Credentials { status, reason }
+                }
+                outbound::Failure::RateLimited { .. } => HmsError::RateLimited,
+                outbound::Failure::Refused {
+                    status: 400 | 422,
+                    reason,
+                } => HmsError::Rejected(reason),
+                outbound::Failure::Refused {
+                    status: status @ (404 | 405),
+                    ..
+                } => HmsError::NoSuchApi {
+                    status,
+                    url: uri.clone(),
+                },
+                outbound::Failure::Refused { status, reason } => {
+                    HmsError::Unavailable(format!("HTTP {status}: {reason}"))
+                }
+                outbound::Failure::Unavailable(why) => HmsError::Unavailable(why),
+            })
     }
 }
 
