@@ -621,3 +621,62 @@ async fn concurrent_events_on_dynamodb_lose_no_update() {
         "{s}"
     );
 }
+
+/// Out of order, each transition is still told once: a join before its channel's creation
+/// tells nothing until the creation arrives; a destruction before the creation tells only the
+/// end, and the late creation tells nothing more.
+#[tokio::test]
+async fn out_of_order_events_tell_each_transition_once() {
+    let base = now_ms() / 1000;
+    for (order, expected) in [
+        (
+            vec![
+                ncs("o2", 107, base, 2, 5, 1),
+                ncs("o1", 101, base, 1, 0, 0),
+                ncs("o3", 108, base, 3, 5, 2),
+                ncs("o4", 102, base, 4, 5, 0),
+            ],
+            vec!["call.created", "call.session_started", "call.session_ended"],
+        ),
+        (
+            vec![
+                ncs("p4", 102, base, 4, 5, 0),
+                ncs("p2", 107, base, 2, 5, 1),
+                ncs("p1", 101, base, 1, 0, 0),
+                ncs("p3", 108, base, 3, 5, 2),
+            ],
+            vec!["call.created", "call.session_ended"],
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"duration": "1ms"})))
+            .mount(&server)
+            .await;
+        let app = agora_app(
+            Arc::new(MemoryStore::new()),
+            &[
+                ("CALLBRIDGE_NOTIFY", "event"),
+                ("STREAM_API_BASE_URL", &server.uri()),
+            ],
+        );
+        invoke(&app, Operation::CreateCall, event("create-call")).await;
+        for body in &order {
+            let (status, answer) = invoke(&app, Operation::ProviderEvent, agora(body)).await;
+            assert_eq!(status, 200, "{answer}");
+        }
+        let kinds: Vec<String> = server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                serde_json::from_slice::<Value>(&r.body).unwrap()["event"]["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(kinds, expected);
+    }
+}

@@ -77,13 +77,34 @@ pub struct SessionRecord {
     pub max_participants: u32,
     /// How many sessions there were.
     pub sessions: u32,
-    /// The current or last session's key (for telling the channel once per transition).
+    /// The current or last session's key.
     pub key: Option<String>,
+    /// That session has the provider's name for it (100ms), not one made of its times (Agora).
+    pub named: bool,
+}
+
+impl SessionRecord {
+    /// The transition the channel is to be told of now, named so that it is told once however
+    /// its events arrive: `started:<session>` while a session whose start is known runs, and
+    /// `ended:<session>` (100ms) or `ended:e<end>` (Agora, whose sessions are known by their
+    /// times) once it closed. A session whose start is unknown while it runs is not told yet;
+    /// one whose start arrives after its end is told only that it ended.
+    pub fn transition(&self) -> Option<String> {
+        let key = self.key.as_deref()?;
+        if self.live {
+            self.started_at.map(|_| format!("started:{key}"))
+        } else if self.named {
+            Some(format!("ended:{key}"))
+        } else {
+            self.ended_at.map(|end| format!("ended:e{end}"))
+        }
+    }
 }
 
 /// One session as the facts describe it.
 #[derive(Debug, Default)]
 struct Span {
+    named: bool,
     start: Option<u64>,
     end: Option<u64>,
     /// Per peer, its events ordered by (seq, time, joined-before-left).
@@ -136,6 +157,7 @@ impl SessionRecord {
             .max_by_key(|(key, s)| (s.start.or(s.end).unwrap_or(0), key.as_str()))
         {
             record.key = Some(key.clone());
+            record.named = last.named;
             record.started_at = last.start;
             record.ended_at = last.end;
             record.live = last.end.is_none();
@@ -164,10 +186,12 @@ fn spans<'a>(events: impl Iterator<Item = &'a MediaEvent>) -> BTreeMap<String, S
         match (e, e.session()) {
             (MediaEvent::Opened { at, .. }, Some(s)) => {
                 let span = spans.entry(s.to_string()).or_default();
+                span.named = true;
                 span.start = Some(span.start.map_or(*at, |x| x.min(*at)));
             }
             (MediaEvent::Closed { at, .. }, Some(s)) => {
                 let span = spans.entry(s.to_string()).or_default();
+                span.named = true;
                 span.end = Some(span.end.map_or(*at, |x| x.max(*at)));
             }
             (MediaEvent::Opened { at, .. }, None) => opens.push(*at),
@@ -208,8 +232,8 @@ fn spans<'a>(events: impl Iterator<Item = &'a MediaEvent>) -> BTreeMap<String, S
             MediaEvent::Left { peer, at, seq, .. } => (peer, *at, *seq, true),
             _ => continue,
         };
-        let key = match e.session() {
-            Some(s) => s.to_string(),
+        let (key, named) = match e.session() {
+            Some(s) => (s.to_string(), true),
             None => {
                 // The unnamed session holding `at`: the last one started at or before it.
                 let holder = unnamed
@@ -222,17 +246,17 @@ fn spans<'a>(events: impl Iterator<Item = &'a MediaEvent>) -> BTreeMap<String, S
                             .iter()
                             .rfind(|(start, _)| start.is_none_or(|s| s <= at))
                     });
-                match holder {
+                let key = match holder {
                     Some((start, end)) => format!("t{}", start.or(*end).unwrap_or(0)),
                     // Before any known start: a session whose start is not known yet.
                     None => "t0".to_string(),
-                }
+                };
+                (key, false)
             }
         };
-        spans
-            .entry(key)
-            .or_default()
-            .peers
+        let span = spans.entry(key).or_default();
+        span.named |= named;
+        span.peers
             .entry(peer.clone())
             .or_default()
             .insert((seq, at, left));
@@ -326,6 +350,7 @@ mod tests {
                 max_participants: 2,
                 sessions: 2,
                 key: Some("s2".into()),
+                named: true,
             }
         );
         let first: Vec<Fact> = hms_call().into_iter().take(8).collect();
@@ -435,6 +460,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn each_transition_has_one_name_however_the_events_arrive() {
+        // Agora: the join before the channel's creation tells nothing; the session is told
+        // started under the name it keeps, then ended under its end.
+        let all = agora_call();
+        let first: Vec<Fact> = all[..8].to_vec();
+        let join_only = vec![all[1].clone()];
+        assert_eq!(SessionRecord::of(&join_only).transition(), None);
+        let live = SessionRecord::of(&first[..2]);
+        assert_eq!(live.transition().as_deref(), Some("started:t10000"));
+        let ended = SessionRecord::of(&first);
+        assert_eq!(ended.transition().as_deref(), Some("ended:e16000"));
+        // The destruction before the creation: ended, under the same name.
+        let late_open = vec![first[7].clone(), first[6].clone()];
+        assert_eq!(
+            SessionRecord::of(&late_open).transition().as_deref(),
+            Some("ended:e16000")
+        );
+        // 100ms: named by its session id, whatever its times.
+        let hms = hms_call();
+        assert_eq!(
+            SessionRecord::of(&hms[..2]).transition().as_deref(),
+            Some("started:s1")
+        );
+        assert_eq!(
+            SessionRecord::of(&hms[..8]).transition().as_deref(),
+            Some("ended:s1")
+        );
     }
 
     #[test]

@@ -98,22 +98,16 @@ impl<S: Storage> Calls<S> {
             return Ok(());
         };
         let record = call.media.record();
-        let Some(key) = &record.key else {
+        let Some(mark) = record.transition() else {
             return Ok(());
         };
-        let started = format!("started:{key}");
-        let marks = if record.live {
-            vec![started]
-        } else {
-            // A session that closed needs no "started" any more.
-            vec![format!("ended:{key}"), started]
-        };
-        if call.media.told.contains(&marks[0]) {
+        if call.media.told.contains(&mark) {
             return Ok(());
         }
         announcer
-            .announce_session(call, &marks[0], record.live, now)
+            .announce_session(call, &mark, record.live, now)
             .await?;
+        let marks = vec![mark];
         let done = Settled::Told(marks);
         if let Err(e) = writer.settle(&call.id, call.created_at, done.clone()).await {
             tracing::warn!(call = %call.id, error = %e, "session told, but the mark was not stored");
