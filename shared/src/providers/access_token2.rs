@@ -11,7 +11,6 @@
 use crate::crypto;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use flate2::{Decompress, FlushDecompress, Status};
 
 pub const VERSION: &str = "007";
 pub const SERVICE_RTC: u16 = 1;
@@ -60,17 +59,6 @@ pub struct TokenContent {
     pub expire: u32,
     pub salt: u32,
     pub services: Vec<Service>,
-}
-
-/// A parsed token: its content plus the signature it carries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParsedToken {
-    pub content: TokenContent,
-    pub signature: Vec<u8>,
-    /// The signed bytes, to verify the signature.
-    signing_info: Vec<u8>,
-    /// The inflated payload, for byte comparisons in tests.
-    pub payload: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -227,127 +215,150 @@ fn put_privileges(buf: &mut Vec<u8>, privileges: &[(u16, u32)]) {
     }
 }
 
-/// Parses a 007 token (any valid zlib stream, as Agora's servers do).
-pub fn parse(token: &str) -> Result<ParsedToken, TokenError> {
-    let body = token.strip_prefix(VERSION).ok_or(TokenError::Prefix)?;
-    let compressed = STANDARD.decode(body).map_err(|_| TokenError::Base64)?;
-    let payload = inflate(&compressed)?;
-    let mut r = Reader(&payload);
-    let signature = r.bytes()?.to_vec();
-    let info_start = payload.len() - r.0.len();
-    let app_id = r.string()?;
-    let issue_ts = r.u32()?;
-    let expire = r.u32()?;
-    let salt = r.u32()?;
-    let count = r.u16()?;
-    let mut services = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let kind = r.u16()?;
-        let privileges = r.privileges()?;
-        services.push(match kind {
-            SERVICE_RTC => Service::Rtc {
-                channel: r.string()?,
-                account: r.string()?,
-                privileges,
-            },
-            SERVICE_RTM => Service::Rtm {
-                user_id: r.string()?,
-                privileges,
-            },
-            _ => return Err(TokenError::Truncated),
-        });
-    }
-    if !r.0.is_empty() {
-        return Err(TokenError::Truncated);
-    }
-    Ok(ParsedToken {
-        content: TokenContent {
-            app_id,
-            issue_ts,
-            expire,
-            salt,
-            services,
-        },
-        signature,
-        signing_info: payload[info_start..].to_vec(),
-        payload,
-    })
-}
+#[cfg(any(test, feature = "test-support"))]
+pub use reading::{ParsedToken, parse};
 
-impl ParsedToken {
-    /// Whether the signature was made with `certificate`.
-    pub fn verify(&self, certificate: &str) -> bool {
-        let expected = sign(
-            certificate,
-            self.content.issue_ts,
-            self.content.salt,
-            &self.signing_info,
-        );
-        expected.as_slice() == self.signature.as_slice()
-    }
-}
+/// Reading tokens back, for tests and tools only (feature `test-support`): no function parses
+/// a token.
+#[cfg(any(test, feature = "test-support"))]
+mod reading {
+    use super::*;
+    use flate2::{Decompress, FlushDecompress, Status};
 
-fn inflate(data: &[u8]) -> Result<Vec<u8>, TokenError> {
-    const LIMIT: usize = 64 * 1024;
-    let mut d = Decompress::new(true);
-    let mut out = Vec::with_capacity(512);
-    loop {
-        let (in_before, out_before) = (d.total_in(), d.total_out());
-        let status = d
-            .decompress_vec(
-                &data[in_before as usize..],
-                &mut out,
-                FlushDecompress::Finish,
-            )
-            .map_err(|_| TokenError::Zlib)?;
-        if status == Status::StreamEnd {
-            return Ok(out);
+    /// A parsed token: its content plus the signature it carries.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ParsedToken {
+        pub content: TokenContent,
+        pub signature: Vec<u8>,
+        /// The signed bytes, to verify the signature.
+        signing_info: Vec<u8>,
+        /// The inflated payload, for byte comparisons in tests.
+        pub payload: Vec<u8>,
+    }
+
+    /// Parses a 007 token (any valid zlib stream, as Agora's servers do).
+    pub fn parse(token: &str) -> Result<ParsedToken, TokenError> {
+        let body = token.strip_prefix(VERSION).ok_or(TokenError::Prefix)?;
+        let compressed = STANDARD.decode(body).map_err(|_| TokenError::Base64)?;
+        let payload = inflate(&compressed)?;
+        let mut r = Reader(&payload);
+        let signature = r.bytes()?.to_vec();
+        let info_start = payload.len() - r.0.len();
+        let app_id = r.string()?;
+        let issue_ts = r.u32()?;
+        let expire = r.u32()?;
+        let salt = r.u32()?;
+        let count = r.u16()?;
+        let mut services = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let kind = r.u16()?;
+            let privileges = r.privileges()?;
+            services.push(match kind {
+                SERVICE_RTC => Service::Rtc {
+                    channel: r.string()?,
+                    account: r.string()?,
+                    privileges,
+                },
+                SERVICE_RTM => Service::Rtm {
+                    user_id: r.string()?,
+                    privileges,
+                },
+                _ => return Err(TokenError::Truncated),
+            });
         }
-        if out.len() >= LIMIT {
-            return Err(TokenError::Zlib);
-        }
-        if out.len() == out.capacity() {
-            out.reserve(out.capacity());
-        } else if d.total_in() == in_before && d.total_out() == out_before {
-            // No progress with room to spare: the stream ends early.
-            return Err(TokenError::Zlib);
-        }
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], TokenError> {
-        if self.0.len() < n {
+        if !r.0.is_empty() {
             return Err(TokenError::Truncated);
         }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
+        Ok(ParsedToken {
+            content: TokenContent {
+                app_id,
+                issue_ts,
+                expire,
+                salt,
+                services,
+            },
+            signature,
+            signing_info: payload[info_start..].to_vec(),
+            payload,
+        })
     }
-    fn u16(&mut self) -> Result<u16, TokenError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+
+    impl ParsedToken {
+        /// Whether the signature was made with `certificate`.
+        pub fn verify(&self, certificate: &str) -> bool {
+            let expected = sign(
+                certificate,
+                self.content.issue_ts,
+                self.content.salt,
+                &self.signing_info,
+            );
+            expected.as_slice() == self.signature.as_slice()
+        }
     }
-    fn u32(&mut self) -> Result<u32, TokenError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+
+    fn inflate(data: &[u8]) -> Result<Vec<u8>, TokenError> {
+        const LIMIT: usize = 64 * 1024;
+        let mut d = Decompress::new(true);
+        let mut out = Vec::with_capacity(512);
+        loop {
+            let (in_before, out_before) = (d.total_in(), d.total_out());
+            let status = d
+                .decompress_vec(
+                    &data[in_before as usize..],
+                    &mut out,
+                    FlushDecompress::Finish,
+                )
+                .map_err(|_| TokenError::Zlib)?;
+            if status == Status::StreamEnd {
+                return Ok(out);
+            }
+            if out.len() >= LIMIT {
+                return Err(TokenError::Zlib);
+            }
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity());
+            } else if d.total_in() == in_before && d.total_out() == out_before {
+                // No progress with room to spare: the stream ends early.
+                return Err(TokenError::Zlib);
+            }
+        }
     }
-    fn bytes(&mut self) -> Result<&'a [u8], TokenError> {
-        let n = self.u16()? as usize;
-        self.take(n)
-    }
-    fn string(&mut self) -> Result<String, TokenError> {
-        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| TokenError::Truncated)
-    }
-    fn privileges(&mut self) -> Result<Vec<(u16, u32)>, TokenError> {
-        let n = self.u16()?;
-        (0..n).map(|_| Ok((self.u16()?, self.u32()?))).collect()
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Result<&'a [u8], TokenError> {
+            if self.0.len() < n {
+                return Err(TokenError::Truncated);
+            }
+            let (a, b) = self.0.split_at(n);
+            self.0 = b;
+            Ok(a)
+        }
+        fn u16(&mut self) -> Result<u16, TokenError> {
+            Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+        }
+        fn u32(&mut self) -> Result<u32, TokenError> {
+            Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+        }
+        fn bytes(&mut self) -> Result<&'a [u8], TokenError> {
+            let n = self.u16()? as usize;
+            self.take(n)
+        }
+        fn string(&mut self) -> Result<String, TokenError> {
+            String::from_utf8(self.bytes()?.to_vec()).map_err(|_| TokenError::Truncated)
+        }
+        fn privileges(&mut self) -> Result<Vec<(u16, u32)>, TokenError> {
+            let n = self.u16()?;
+            (0..n).map(|_| Ok((self.u16()?, self.u32()?))).collect()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flate2::{Decompress, FlushDecompress, Status};
 
     const APP_ID: &str = "970CA35de60c44645bbae8a215061b33";
     const CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
