@@ -351,25 +351,27 @@ impl Config {
     }
 }
 
+/// Two settings that go together: both, or neither (`None`); one alone names the other.
+fn pair(
+    get: &Lookup<'_>,
+    a: &'static str,
+    b: &'static str,
+) -> Result<Option<(String, String)>, ConfigError> {
+    match (get(a), get(b)) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(config_error(b, format!("is not set ({a} is)"))),
+        (None, Some(_)) => Err(config_error(a, format!("is not set ({b} is)"))),
+        (Some(x), Some(y)) => Ok(Some((x, y))),
+    }
+}
+
 /// `AGORA_APP_ID`, `AGORA_APP_CERTIFICATE`, `AGORA_ROLE_MAP` and the RESTful API credentials;
 /// `None` when neither credential is set.
 fn agora_settings(get: &Lookup<'_>) -> Result<Option<AgoraConfig>, ConfigError> {
-    let (id, cert) = match (get("AGORA_APP_ID"), get("AGORA_APP_CERTIFICATE")) {
-        (None, None) => return Ok(None),
-        (Some(_), None) => {
-            return Err(config_error(
-                "AGORA_APP_CERTIFICATE",
-                "is not set (AGORA_APP_ID is)",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(config_error(
-                "AGORA_APP_ID",
-                "is not set (AGORA_APP_CERTIFICATE is)",
-            ));
-        }
-        (Some(id), Some(cert)) => (id.trim().to_string(), cert),
+    let Some((id, cert)) = pair(get, "AGORA_APP_ID", "AGORA_APP_CERTIFICATE")? else {
+        return Ok(None);
     };
+    let id = id.trim().to_string();
     if !is_hex32(&id) {
         return Err(config_error(
             "AGORA_APP_ID",
@@ -386,21 +388,9 @@ fn agora_settings(get: &Lookup<'_>) -> Result<Option<AgoraConfig>, ConfigError> 
         None => HashMap::new(),
         Some(s) => agora_role_map(&s).map_err(|e| config_error("AGORA_ROLE_MAP", e))?,
     };
-    let rest = match (get("AGORA_CUSTOMER_ID"), get("AGORA_CUSTOMER_SECRET")) {
-        (None, None) => None,
-        (Some(_), None) => {
-            return Err(config_error(
-                "AGORA_CUSTOMER_SECRET",
-                "is not set (AGORA_CUSTOMER_ID is)",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(config_error(
-                "AGORA_CUSTOMER_ID",
-                "is not set (AGORA_CUSTOMER_SECRET is)",
-            ));
-        }
-        (Some(id), Some(secret)) => Some(AgoraRestConfig {
+    let rest = match pair(get, "AGORA_CUSTOMER_ID", "AGORA_CUSTOMER_SECRET")? {
+        None => None,
+        Some((id, secret)) => Some(AgoraRestConfig {
             customer_id: id.trim().to_string(),
             customer_secret: Secret::new(secret.trim()),
             api_base: http_url(get, "AGORA_API_BASE_URL", agora::DEFAULT_API_BASE)?,

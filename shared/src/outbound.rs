@@ -160,6 +160,16 @@ pub async fn rest<T>(
     }
 }
 
+/// The start of an answer's body, for errors and logs: at most 120 characters.
+pub fn snippet(bytes: &[u8]) -> String {
+    let s: String = String::from_utf8_lossy(bytes).chars().take(120).collect();
+    if s.is_empty() {
+        "(empty body)".into()
+    } else {
+        s
+    }
+}
+
 /// Seconds to wait after a 429: the service's `Retry-After`, else 1; at most 60.
 pub fn retry_after(headers: &http::HeaderMap) -> u64 {
     headers

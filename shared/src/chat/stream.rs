@@ -623,14 +623,7 @@ fn reason(bytes: &[u8]) -> String {
     }
     match serde_json::from_slice::<ErrorBody>(bytes) {
         Ok(ErrorBody { message: Some(m) }) => m.chars().take(300).collect(),
-        _ => {
-            let s: String = String::from_utf8_lossy(bytes).chars().take(120).collect();
-            if s.is_empty() {
-                "(empty body)".into()
-            } else {
-                s
-            }
-        }
+        _ => outbound::snippet(bytes),
     }
 }
 

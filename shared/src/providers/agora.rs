@@ -5,7 +5,7 @@ use super::{AgoraJoin, JoinToken, Provider, ProviderEnd, TokenFor};
 use crate::crypto;
 use crate::domain::{Call, CallId, CallOptions, CallType, KickRule, ProviderDetails};
 use crate::error::Error;
-use crate::outbound::{self, HttpsClient, Read};
+use crate::outbound::{self, HttpsClient, Read, snippet};
 use crate::secret::Secret;
 use base64::Engine;
 use bytes::Bytes;
@@ -232,15 +232,6 @@ impl Agora {
                 }
                 outbound::Failure::Unavailable(why) => AgoraRestError::Unavailable(why),
             })
-    }
-}
-
-fn snippet(bytes: &[u8]) -> String {
-    let s: String = String::from_utf8_lossy(bytes).chars().take(200).collect();
-    if s.is_empty() {
-        "(empty body)".into()
-    } else {
-        s
     }
 }
 

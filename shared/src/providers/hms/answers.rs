@@ -159,14 +159,7 @@ pub(super) fn reason(bytes: &[u8]) -> String {
     }
 }
 
-pub(super) fn snippet(bytes: &[u8]) -> String {
-    let s: String = String::from_utf8_lossy(bytes).chars().take(120).collect();
-    if s.is_empty() {
-        "(empty body)".into()
-    } else {
-        s
-    }
-}
+pub(super) use crate::outbound::snippet;
 
 #[cfg(test)]
 mod tests {
