@@ -317,7 +317,8 @@ class LocalServer:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=drain, name=f"{name}-stderr", daemon=True).start()
+        self.drainer = threading.Thread(target=drain, name=f"{name}-stderr", daemon=True)
+        self.drainer.start()
         if not ready.wait(30) or self.port is None:
             self.stop()
             raise RuntimeError(
@@ -335,6 +336,9 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        # The server has exited, so its stderr ends: let the reader finish before the pipe is
+        # closed under it (closing first made it raise in its thread).
+        self.drainer.join(5)
         if self.proc.stderr:
             self.proc.stderr.close()
 

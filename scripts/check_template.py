@@ -95,7 +95,7 @@ HTTP_API_TIMEOUT_SECONDS = 30
 # Variables the template must set to exactly this value.
 FIXED_VALUES = {"CALLBRIDGE_ALLOW_DEV_TOKENS": "false"}
 
-# The functions also need the table name (lambda/src/lib.rs refuses to start without it).
+# The functions also need the table name (lambda/src/init.rs refuses to start without it).
 LAMBDA_EXTRA = {"CALLBRIDGE_TABLE_NAME"}
 
 TABLE = "CallsTable"
