@@ -12,21 +12,19 @@
 //! - [`config`]: the environment, parsed once at start;
 //! - [`telemetry`]: what is measured, through the `metrics` facade (no exporter here).
 
+pub use callbridge_core::{domain, error, flight, usecase};
+
 pub mod api;
 pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod crypto;
-pub mod domain;
-pub mod error;
-pub mod flight;
 pub mod jwt;
 pub mod outbound;
 pub mod providers;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
-pub mod usecase;
 pub mod wire;
 pub mod wiring;
 

@@ -15,7 +15,10 @@ use std::sync::Arc;
 
 /// The authenticator and the use cases on `store`, as `config` says; the process builds them
 /// once, at start.
-pub fn wire<S>(config: &Config, store: S) -> Result<(Authenticator, Calls<S>), StartError> {
+pub fn wire<S>(
+    config: &Config,
+    store: S,
+) -> Result<(Authenticator, Calls<S, Providers>), StartError> {
     // One HTTPS client for every outbound call, built only when something needs it.
     let chat = config.membership || config.notify != Notify::Off;
     let agora_rest = config.agora.as_ref().is_some_and(|a| a.rest.is_some());

@@ -13,3 +13,4 @@ mod notify;
 mod provider_events;
 mod smoke;
 mod upstream_events;
+mod usecases;

@@ -18,6 +18,7 @@ use crate::config::{Config, WebhookSecrets};
 use crate::domain::{Actor, Permission, ProviderDetails, ProviderKind};
 use crate::error::{AuthError, Error};
 use crate::outbound::NoTrustRoots;
+use crate::providers::Providers;
 use crate::providers::events;
 use crate::store::Storage;
 use crate::telemetry;
@@ -73,7 +74,7 @@ pub fn system_clock() -> Clock {
 pub struct Callbridge<S> {
     config: Config,
     auth: Authenticator,
-    calls: Calls<S>,
+    calls: Calls<S, Providers>,
     clock: Clock,
 }
 

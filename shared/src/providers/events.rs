@@ -21,17 +21,7 @@ pub const HMS_SECRET_HEADER: &str = "x-callbridge-webhook-secret";
 /// Agora's HMAC-SHA256 signature header.
 pub const AGORA_SIGNATURE_HEADER: &str = "agora-signature-v2";
 
-/// An event about one call: the call its room or channel is named after, where it happened
-/// (100ms room id, Agora channel), and what happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProviderEvent {
-    pub provider: ProviderKind,
-    pub call: CallId,
-    /// 100ms: the room id; Agora: the channel name.
-    pub place: String,
-    /// The event's own fact first, then what it implies (a 100ms peer event's session start).
-    pub facts: Vec<Fact>,
-}
+pub use callbridge_core::providers::ProviderEvent;
 
 /// Why an authenticated event is not applied (answered 200 all the same: providers re-send
 /// anything else).

@@ -6,47 +6,13 @@ pub mod agora;
 pub mod events;
 pub mod hms;
 
-use crate::domain::{Actor, Call, CallId, CallOptions, KickRule, ProviderDetails, ProviderKind};
+use crate::domain::{Call, CallId, CallOptions, KickRule, ProviderDetails, ProviderKind};
 use crate::error::Error;
 use agora::Agora;
+pub use callbridge_core::domain::call::{AGORA_CHANNEL, HMS_ROOM_ID, HMS_ROOM_NAME};
+pub use callbridge_core::providers::{AgoraJoin, JoinToken, ProviderEnd, TokenFor, VideoProviders};
 use hms::{Hms, RoomOptions};
 use std::future::Future;
-
-/// A join token for one user in one call.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JoinToken {
-    pub token: String,
-    /// Agora calls: the user's Agora uid and the app id the client joins with.
-    pub agora: Option<AgoraJoin>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AgoraJoin {
-    pub uid: u32,
-    pub app_id: String,
-}
-
-/// What the provider did when a call ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProviderEnd {
-    /// 100ms: the room's session ended (or none was running); every peer left.
-    SessionEnded,
-    /// Agora: a kicking rule on the channel removed everyone and keeps them out until its end.
-    Removed(KickRule),
-    /// Agora without RESTful API credentials: nothing can be done at Agora; tokens already
-    /// issued stay valid until they expire.
-    Nothing,
-}
-
-/// Who a join token is for, and for how long.
-#[derive(Clone, Copy, Debug)]
-pub struct TokenFor<'a> {
-    pub actor: &'a Actor,
-    /// Seconds from `now`.
-    pub lifetime: u32,
-    /// Unix seconds.
-    pub now: u64,
-}
 
 /// What one provider does for Callbridge.
 pub trait Provider: Send + Sync {
@@ -198,6 +164,50 @@ impl Providers {
     }
 }
 
+/// The port the use cases see, on the inherent methods above.
+impl VideoProviders for Providers {
+    type NewCall = NewCallOptions;
+
+    fn options(&self, options: &CallOptions, limit: Option<u64>) -> Result<NewCallOptions, Error> {
+        Providers::options(self, options, limit)
+    }
+
+    fn prepares_remotely(&self, options: &NewCallOptions) -> bool {
+        Providers::prepares_remotely(self, options)
+    }
+
+    async fn prepare(
+        &self,
+        id: &CallId,
+        options: &NewCallOptions,
+        now: u64,
+    ) -> Result<ProviderDetails, Error> {
+        Providers::prepare(self, id, options, now).await
+    }
+
+    fn join_token(&self, call: &Call, to: TokenFor<'_>) -> Result<JoinToken, Error> {
+        Providers::join_token(self, call, to)
+    }
+
+    async fn end(
+        &self,
+        call: &Call,
+        reason: Option<&str>,
+        tokens_until: u64,
+        now: u64,
+    ) -> Result<ProviderEnd, Error> {
+        Providers::end(self, call, reason, tokens_until, now).await
+    }
+
+    async fn remove_rule(&self, rule: KickRule) -> Result<(), Error> {
+        Providers::remove_rule(self, rule).await
+    }
+
+    fn ends_remotely(&self, kind: ProviderKind) -> bool {
+        Providers::ends_remotely(self, kind)
+    }
+}
+
 fn missing(kind: ProviderKind) -> Error {
     let name = kind.as_str();
     Error::NotConfigured {
@@ -205,62 +215,6 @@ fn missing(kind: ProviderKind) -> Error {
             "this call uses {name}, and this deployment has no {name} credentials configured"
         ),
         cause: None,
-    }
-}
-
-/// Attribute names of the provider details, as stored (see `store::dynamodb`).
-pub const AGORA_CHANNEL: &str = "agora_channel";
-pub const HMS_ROOM_ID: &str = "hms_room_id";
-pub const HMS_ROOM_NAME: &str = "hms_room_name";
-
-impl ProviderDetails {
-    pub fn kind(&self) -> ProviderKind {
-        match self {
-            ProviderDetails::Agora { .. } => ProviderKind::Agora,
-            ProviderDetails::Hms { .. } => ProviderKind::Hms,
-        }
-    }
-
-    /// The details as named string fields, for storage.
-    pub fn fields(&self) -> Vec<(&'static str, &str)> {
-        match self {
-            ProviderDetails::Agora { channel } => vec![(AGORA_CHANNEL, channel)],
-            ProviderDetails::Hms { room_id, room_name } => {
-                vec![(HMS_ROOM_ID, room_id), (HMS_ROOM_NAME, room_name)]
-            }
-        }
-    }
-
-    /// Rebuilds stored details: `kind` as [`ProviderKind::as_str`] wrote it, `field` reads one
-    /// of the names [`ProviderDetails::fields`] wrote. The error names what is missing.
-    pub fn from_fields<'a>(
-        kind: &str,
-        field: impl Fn(&'static str) -> Option<&'a str>,
-    ) -> Result<Self, String> {
-        let get = |name: &'static str| {
-            field(name)
-                .map(str::to_string)
-                .ok_or_else(|| format!("attribute {name} missing or not a string"))
-        };
-        match ProviderKind::parse(kind) {
-            Some(ProviderKind::Agora) => Ok(ProviderDetails::Agora {
-                channel: get(AGORA_CHANNEL)?,
-            }),
-            Some(ProviderKind::Hms) => Ok(ProviderDetails::Hms {
-                room_id: get(HMS_ROOM_ID)?,
-                room_name: get(HMS_ROOM_NAME)?,
-            }),
-            None => Err(format!("unknown provider {kind:?}")),
-        }
-    }
-
-    /// `(agora channel, 100ms room id, 100ms room name)`, empty where the call is not at that
-    /// provider: the call object of Stream's client SDKs carries both provider objects.
-    pub fn client_view(&self) -> (&str, &str, &str) {
-        match self {
-            ProviderDetails::Agora { channel } => (channel, "", ""),
-            ProviderDetails::Hms { room_id, room_name } => ("", room_id, room_name),
-        }
     }
 }
 

@@ -33,7 +33,7 @@
 //! is one conditional `UpdateItem` on the call's `created_at`. Get is one consistent `GetItem`.
 //! Expiry and time limits are decided here, in code: DynamoDB's TTL deletes late.
 
-use super::{CallReader, CallWriter, EndWrite, Inserted, Settled, StoreError, read_write_storage};
+use super::{CallReader, CallWriter, EndWrite, Inserted, Settled, StoreError};
 use crate::domain::{
     Call, CallId, CallState, CallType, ChannelCid, Ended, Fact, KickRule, Media, MediaEvent,
     ProviderDetails,
@@ -216,7 +216,7 @@ impl DynamoStore {
     }
 }
 
-read_write_storage!(DynamoStore);
+callbridge_core::read_write_storage!(DynamoStore);
 
 impl CallWriter for DynamoStore {
     async fn settle(&self, id: &CallId, created_at: u64, done: Settled) -> Result<(), StoreError> {

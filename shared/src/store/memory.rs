@@ -1,6 +1,6 @@
 //! In-memory store: the local server's default and the fast unit tests' store.
 
-use super::{CallReader, CallWriter, EndWrite, Inserted, Settled, StoreError, read_write_storage};
+use super::{CallReader, CallWriter, EndWrite, Inserted, Settled, StoreError};
 use crate::domain::{Call, CallId, CallState, Ended, Fact};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,7 +33,7 @@ impl MemoryStore {
     }
 }
 
-read_write_storage!(MemoryStore);
+callbridge_core::read_write_storage!(MemoryStore);
 
 impl CallWriter for MemoryStore {
     async fn insert_if_absent(&self, call: &Call, now: u64) -> Result<Inserted, StoreError> {

@@ -229,6 +229,62 @@ impl OptionValue {
     }
 }
 
+/// Attribute names of the provider details, as stored (see `store::dynamodb`).
+pub const AGORA_CHANNEL: &str = "agora_channel";
+pub const HMS_ROOM_ID: &str = "hms_room_id";
+pub const HMS_ROOM_NAME: &str = "hms_room_name";
+
+impl ProviderDetails {
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            ProviderDetails::Agora { .. } => ProviderKind::Agora,
+            ProviderDetails::Hms { .. } => ProviderKind::Hms,
+        }
+    }
+
+    /// The details as named string fields, for storage.
+    pub fn fields(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            ProviderDetails::Agora { channel } => vec![(AGORA_CHANNEL, channel)],
+            ProviderDetails::Hms { room_id, room_name } => {
+                vec![(HMS_ROOM_ID, room_id), (HMS_ROOM_NAME, room_name)]
+            }
+        }
+    }
+
+    /// Rebuilds stored details: `kind` as [`ProviderKind::as_str`] wrote it, `field` reads one
+    /// of the names [`ProviderDetails::fields`] wrote. The error names what is missing.
+    pub fn from_fields<'a>(
+        kind: &str,
+        field: impl Fn(&'static str) -> Option<&'a str>,
+    ) -> Result<Self, String> {
+        let get = |name: &'static str| {
+            field(name)
+                .map(str::to_string)
+                .ok_or_else(|| format!("attribute {name} missing or not a string"))
+        };
+        match ProviderKind::parse(kind) {
+            Some(ProviderKind::Agora) => Ok(ProviderDetails::Agora {
+                channel: get(AGORA_CHANNEL)?,
+            }),
+            Some(ProviderKind::Hms) => Ok(ProviderDetails::Hms {
+                room_id: get(HMS_ROOM_ID)?,
+                room_name: get(HMS_ROOM_NAME)?,
+            }),
+            None => Err(format!("unknown provider {kind:?}")),
+        }
+    }
+
+    /// `(agora channel, 100ms room id, 100ms room name)`, empty where the call is not at that
+    /// provider: the call object of Stream's client SDKs carries both provider objects.
+    pub fn client_view(&self) -> (&str, &str, &str) {
+        match self {
+            ProviderDetails::Agora { channel } => (channel, "", ""),
+            ProviderDetails::Hms { room_id, room_name } => ("", room_id, room_name),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

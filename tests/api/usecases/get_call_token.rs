@@ -1,54 +1,13 @@
-//! Get Call Token: a join token for an existing call.
+//! The get call token use case on the memory store with real providers (moved from
+//! the core crate, which knows no provider adapter).
 
-use super::{Calls, Naming, has_ended};
-use crate::domain::{Actor, CallId, CallState, Permission};
-use crate::error::Error;
-use crate::providers::{JoinToken, TokenFor};
-use crate::store::{CallReader, Storage};
-
-/// A request for a join token.
-#[derive(Clone, Debug)]
-pub struct GetCallToken {
-    pub id: CallId,
-    pub actor: Actor,
-}
-
-impl<S: Storage> Calls<S> {
-    /// A token for the live call with this id, from the call's own provider, valid no longer
-    /// than the call. An ended call is refused as not found, in words that say it ended.
-    pub async fn get_call_token(&self, cmd: GetCallToken, now: u64) -> Result<JoinToken, Error> {
-        self.authorize(&cmd.actor, Permission::JoinCall)?;
-        let call = self
-            .store
-            .reader()
-            .get(&cmd.id, now)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("call {:?} does not exist", cmd.id.as_str())))?;
-        self.require_member(&call.cid, &cmd.actor, Naming::TheCallsChannel, now)
-            .await?;
-        if call.state(now) == CallState::Ended {
-            return Err(has_ended(&call));
-        }
-        let lifetime = self
-            .token_lifetime(&call, now)
-            .ok_or_else(|| has_ended(&call))?;
-        let to = TokenFor {
-            actor: &cmd.actor,
-            lifetime,
-            now,
-        };
-        self.providers.join_token(&call, to)
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::domain::{Call, CallType, ChannelCid, ProviderDetails, ProviderKind};
-    use crate::providers::{Providers, agora};
-    use crate::store::memory::MemoryStore;
-    use crate::store::{CallWriter, ReadOnly};
-    use crate::usecase::testing::*;
+    use super::super::common::*;
+    use super::super::testing::*;
+    use callbridge::domain::{Call, CallType, ChannelCid, ProviderDetails, ProviderKind};
+    use callbridge::providers::{Providers, agora};
+    use callbridge::store::memory::MemoryStore;
+    use callbridge::store::{CallWriter, ReadOnly};
     use std::sync::Arc;
 
     const GRANTS: &str = "user:create-call,join-call;maker:create-call";
@@ -103,7 +62,7 @@ mod tests {
         let join = t.agora.unwrap();
         assert_eq!(join.uid, agora::agora_uid("bob"));
         assert!(
-            crate::providers::access_token2::parse(&t.token)
+            callbridge::providers::access_token2::parse(&t.token)
                 .unwrap()
                 .verify(AGORA_CERT)
         );

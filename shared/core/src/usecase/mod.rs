@@ -15,7 +15,7 @@ use crate::chat::{Announcer, Members, Membership};
 use crate::domain::{Actor, Call, ChannelCid, Grants, Permission};
 use crate::error::Error;
 use crate::flight::{Remembered, SingleFlight};
-use crate::providers::{ProviderEnd, Providers};
+use crate::providers::{ProviderEnd, VideoProviders};
 use std::sync::Arc;
 
 /// The rules the use cases apply, from the configuration.
@@ -32,9 +32,9 @@ pub struct Rules {
 
 /// What the use cases work with: the rules, the providers, the store and, when calls are
 /// private to channel members, who answers membership. Built once per process.
-pub struct Calls<S> {
+pub struct Calls<S, P> {
     rules: Rules,
-    providers: Providers,
+    providers: P,
     store: S,
     members: Option<Arc<dyn Members>>,
     announcer: Option<Arc<dyn Announcer>>,
@@ -55,8 +55,8 @@ enum Naming {
     TheCallsChannel,
 }
 
-impl<S> Calls<S> {
-    pub fn new(rules: Rules, providers: Providers, store: S) -> Self {
+impl<S, P: VideoProviders> Calls<S, P> {
+    pub fn new(rules: Rules, providers: P, store: S) -> Self {
         Calls {
             rules,
             providers,
@@ -140,69 +140,4 @@ impl<S> Calls<S> {
 /// exist (404, Stream's code 16), in words that tell the two apart.
 fn has_ended(call: &Call) -> Error {
     Error::NotFound(format!("call {:?} has ended", call.id.as_str()))
-}
-
-#[cfg(test)]
-pub(crate) mod testing {
-    //! The use cases on the in-memory store with real providers (Agora's published test
-    //! credentials; 100ms with an address nothing answers on).
-    use super::*;
-    use crate::domain::{Actor, ProviderKind};
-    use crate::providers::agora::{Agora, AgoraConfig};
-    use crate::providers::hms::{Hms, HmsConfig};
-    use crate::secret::Secret;
-    use crate::store::memory::MemoryStore;
-
-    pub const NOW: u64 = 1_800_000_000;
-    pub const AGORA_CERT: &str = "5CFd2fd1755d40ecb72977518be15d3b";
-
-    pub fn agora() -> Agora {
-        Agora::new(
-            AgoraConfig {
-                app_id: "970CA35de60c44645bbae8a215061b33".into(),
-                app_certificate: Secret::new(AGORA_CERT),
-                role_map: Default::default(),
-                rest: None,
-            },
-            None,
-        )
-    }
-
-    pub fn hms() -> Hms {
-        Hms::new(
-            HmsConfig {
-                app_access_key: "6470b7a5e3f47d5e9a1c0f11".into(),
-                app_secret: Secret::new("hms-secret"),
-                template_id: "tmpl".into(),
-                default_role: "guest".into(),
-                region: None,
-                role_map: Default::default(),
-                // Port 9 (discard) on loopback: nothing answers, so a room request fails fast.
-                api_base: "http://127.0.0.1:9/v2".into(),
-                webhook: None,
-            },
-            crate::outbound::https_client(std::time::Duration::from_secs(1)).unwrap(),
-        )
-    }
-
-    pub fn calls(default: ProviderKind, grants: &str) -> Calls<MemoryStore> {
-        Calls::new(
-            Rules {
-                grants: Grants::parse(grants).unwrap(),
-                token_ttl_secs: 3600,
-                call_ttl_secs: 600,
-                max_call_secs: None,
-            },
-            Providers::new(default, Some(agora()), Some(hms())),
-            MemoryStore::new(),
-        )
-    }
-
-    pub fn user(id: &str, role: &str) -> Actor {
-        Actor {
-            user_id: id.into(),
-            role: role.into(),
-            server: false,
-        }
-    }
 }

@@ -5,7 +5,7 @@
 use super::Calls;
 use crate::domain::{MAX_FACTS, ProviderDetails, ProviderKind};
 use crate::error::Error;
-use crate::providers::events::ProviderEvent;
+use crate::providers::{ProviderEvent, VideoProviders};
 use crate::store::{CallReader, CallWriter, Settled, Storage};
 
 /// Events timed this long before their call was created belong to an earlier call with the
@@ -33,7 +33,7 @@ impl EventOutcome {
     }
 }
 
-impl<S: Storage> Calls<S> {
+impl<S: Storage, P: VideoProviders> Calls<S, P> {
     /// Applies one provider event to its call. Events for rooms or channels that are not the
     /// call's, or that predate it, change nothing; events after the call ended still update its
     /// session record (and nothing else).
