@@ -7,7 +7,7 @@ use bytes::Bytes;
 use callbridge::chat::Membership;
 use callbridge::chat::stream::{StreamChat, StreamConfig};
 use callbridge::domain::ChannelCid;
-use callbridge::outbound::https_client;
+use callbridge::http_client::https_client;
 use callbridge::secret::Secret;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::Full;

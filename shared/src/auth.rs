@@ -282,7 +282,7 @@ fn time_claim(v: &Option<Value>, name: &str) -> Result<Option<f64>, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt;
+    use crate::hs256;
     use serde_json::json;
 
     const NOW: u64 = 1_800_000_000;
@@ -300,7 +300,7 @@ mod tests {
     }
 
     fn token(claims: Value) -> String {
-        jwt::sign_hs256(&claims, b"sekret")
+        hs256::sign_hs256(&claims, b"sekret")
     }
 
     fn check(claims: Value) -> Result<Identity, AuthError> {
@@ -404,7 +404,7 @@ mod tests {
         let signed = |payload: &str| {
             let input = format!(
                 "{}.{}",
-                jwt::HS256_HEADER_B64,
+                hs256::HS256_HEADER_B64,
                 URL_SAFE_NO_PAD.encode(payload)
             );
             let sig =
@@ -441,7 +441,7 @@ mod tests {
         );
         let a = auth(false);
         assert_eq!(code(check_token(&a, &forged)), 43);
-        let other = jwt::sign_hs256(&json!({"user_id":"a"}), b"other-secret");
+        let other = hs256::sign_hs256(&json!({"user_id":"a"}), b"other-secret");
         assert_eq!(code(check_token(&a, &other)), 43);
         assert_eq!(
             code(check_token(
@@ -486,7 +486,7 @@ mod tests {
     #[test]
     fn dev_tokens_only_when_allowed_and_never_as_server() {
         let payload = URL_SAFE_NO_PAD.encode(r#"{"user_id":"dev"}"#);
-        let t = format!("{}.{payload}.devtoken", jwt::HS256_HEADER_B64);
+        let t = format!("{}.{payload}.devtoken", hs256::HS256_HEADER_B64);
         assert_eq!(code(check_token(&auth(false), &t)), 43);
         assert_eq!(
             check_token(&auth(true), &t).unwrap(),
@@ -496,14 +496,14 @@ mod tests {
             }
         );
         let payload = URL_SAFE_NO_PAD.encode(r#"{"server":true}"#);
-        let t = format!("{}.{payload}.devtoken", jwt::HS256_HEADER_B64);
+        let t = format!("{}.{payload}.devtoken", hs256::HS256_HEADER_B64);
         assert_eq!(code(check_token(&auth(true), &t)), 43);
     }
 
     #[test]
     fn errors_never_contain_the_secret() {
         let a = auth(false);
-        let t = jwt::sign_hs256(&json!({"user_id":"a"}), b"wrong");
+        let t = hs256::sign_hs256(&json!({"user_id":"a"}), b"wrong");
         let e = check_token(&a, &t).unwrap_err();
         assert!(!format!("{e} {e:?} {a:?}").contains("sekret"));
     }

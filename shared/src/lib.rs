@@ -16,16 +16,16 @@ pub use callbridge_core::{domain, error, flight, usecase};
 
 pub mod api;
 pub mod auth;
+pub mod call_view;
 pub mod chat;
 pub mod config;
 pub mod crypto;
-pub mod jwt;
-pub mod outbound;
+pub mod hs256;
+pub mod http_client;
 pub mod providers;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
-pub mod wire;
 pub mod wiring;
 
 pub use api::{ApiError, ApiRequest, ApiResponse, Callbridge, Operation, PathParams, StartError};

@@ -6,7 +6,7 @@ use crate::api::StartError;
 use crate::auth::Authenticator;
 use crate::chat::stream::{Announcing, StreamChat};
 use crate::config::{Config, Notify};
-use crate::outbound;
+use crate::http_client;
 use crate::providers::Providers;
 use crate::providers::agora::Agora;
 use crate::providers::hms::{self, Hms};
@@ -23,7 +23,7 @@ pub fn wire<S>(
     let chat = config.membership || config.notify != Notify::Off;
     let agora_rest = config.agora.as_ref().is_some_and(|a| a.rest.is_some());
     let client = if config.hms.is_some() || chat || agora_rest {
-        Some(outbound::https_client(hms::CONNECT_TIMEOUT)?)
+        Some(http_client::https_client(hms::CONNECT_TIMEOUT)?)
     } else {
         None
     };

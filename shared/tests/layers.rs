@@ -107,7 +107,7 @@ fn domain_and_use_cases_stay_free_of_transport_storage_sdks_and_json() {
 fn adapters_never_import_config_and_telemetry_imports_no_adapter() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut found = Vec::new();
-    for adapter in ["providers", "chat", "store", "outbound.rs"] {
+    for adapter in ["providers", "chat", "store", "http_client.rs"] {
         found.extend(violations_of(&src.join(adapter), &["crate::config"]));
     }
     found.extend(violations_of(
@@ -117,7 +117,7 @@ fn adapters_never_import_config_and_telemetry_imports_no_adapter() {
             "crate::chat",
             "crate::store",
             "crate::api",
-            "crate::outbound",
+            "crate::http_client",
             "aws_",
         ],
     ));

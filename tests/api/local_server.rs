@@ -124,7 +124,7 @@ async fn both_endpoints_over_real_http() {
     // Dev tokens work in the sandbox.
     let dev = format!(
         "{}.{}.devtoken",
-        callbridge::jwt::HS256_HEADER_B64,
+        callbridge::hs256::HS256_HEADER_B64,
         "eyJ1c2VyX2lkIjoiZGV2In0"
     );
     let (status, _, body) = send(&client, "POST", &url, &[("authorization", &dev)], "{}").await;

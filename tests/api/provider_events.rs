@@ -159,7 +159,8 @@ async fn session(store: &MemoryStore, app_now: u64) -> Value {
         .await
         .unwrap()
         .expect("the call");
-    serde_json::to_value(callbridge::wire::CallView::of(&call, app_now)).unwrap()["session"].clone()
+    serde_json::to_value(callbridge::call_view::CallView::of(&call, app_now)).unwrap()["session"]
+        .clone()
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub fn event_edited(name: &str, edit: impl FnOnce(&mut Value)) -> HttpEvent {
 
 /// A Stream user token signed with the fixture secret.
 pub fn user_token(claims: Value) -> String {
-    callbridge::jwt::sign_hs256(&claims, API_SECRET.as_bytes())
+    callbridge::hs256::sign_hs256(&claims, API_SECRET.as_bytes())
 }
 
 /// Asserts `authorization` is what Stream's server SDKs send: a bare (no `Bearer`) HS256

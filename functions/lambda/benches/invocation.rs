@@ -36,7 +36,7 @@ fn config() -> Config {
 }
 
 fn event(path: &str, params: serde_json::Value, body: &str) -> LambdaEvent<HttpEvent> {
-    let token = callbridge::jwt::sign_hs256(&json!({"user_id": "alice"}), SECRET.as_bytes());
+    let token = callbridge::hs256::sign_hs256(&json!({"user_id": "alice"}), SECRET.as_bytes());
     let payload: HttpEvent = serde_json::from_value(json!({
         "rawPath": path,
         "rawQueryString": "api_key=bench-key&user_id=alice&connection_id=c",

@@ -27,7 +27,7 @@ fn config() -> Config {
 }
 
 fn event(request_id: &str, api_request_id: &str, path: &str, id: &str) -> LambdaEvent<HttpEvent> {
-    let token = callbridge::jwt::sign_hs256(&json!({"user_id": "alice"}), SECRET.as_bytes());
+    let token = callbridge::hs256::sign_hs256(&json!({"user_id": "alice"}), SECRET.as_bytes());
     let payload: HttpEvent = serde_json::from_value(json!({
         "rawPath": path,
         "rawQueryString": "api_key=emf-key",

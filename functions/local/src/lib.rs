@@ -6,7 +6,7 @@ use callbridge::api::{
     AGORA_EVENTS_ROUTE, ApiRequest, CREATE_CALL_ROUTE, END_CALL_ROUTE, GET_CALL_TOKEN_ROUTE,
     HMS_EVENTS_ROUTE, MAX_BODY_BYTES, log_request, route_of,
 };
-use callbridge::jwt;
+use callbridge::hs256;
 use callbridge::store::Storage;
 use callbridge::{ApiError, Callbridge, Operation};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -75,7 +75,7 @@ pub fn local_lookup(
 
 /// A Stream-style user token for `user_id`, signed with `secret` (printed by the sandbox).
 pub fn user_token(user_id: &str, secret: &str) -> String {
-    jwt::sign_hs256(&serde_json_user(user_id), secret.as_bytes())
+    hs256::sign_hs256(&serde_json_user(user_id), secret.as_bytes())
 }
 
 fn serde_json_user(user_id: &str) -> std::collections::BTreeMap<&'static str, &str> {

@@ -22,7 +22,7 @@ pub fn config_with(extra: &[(&str, &str)]) -> Config {
 /// A user token for `alice` in Stream's headers.
 pub fn headers() -> HeaderMap {
     let token =
-        callbridge::jwt::sign_hs256(&serde_json::json!({"user_id": "alice"}), SECRET.as_bytes());
+        callbridge::hs256::sign_hs256(&serde_json::json!({"user_id": "alice"}), SECRET.as_bytes());
     let mut h = HeaderMap::new();
     h.insert("authorization", token.parse().unwrap());
     h.insert("stream-auth-type", "jwt".parse().unwrap());

@@ -17,7 +17,7 @@ use crate::auth::{Authenticator, Credentials};
 use crate::config::{Config, WebhookSecrets};
 use crate::domain::{Actor, Permission, ProviderDetails, ProviderKind};
 use crate::error::{AuthError, Error};
-use crate::outbound::NoTrustRoots;
+use crate::http_client::NoTrustRoots;
 use crate::providers::Providers;
 use crate::providers::events;
 use crate::store::Storage;

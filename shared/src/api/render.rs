@@ -2,10 +2,10 @@
 
 use super::ApiResponse;
 use super::error::{ApiError, Operation};
+use crate::call_view::{CallView, rfc3339};
 use crate::providers::JoinToken;
 use crate::usecase::end_call::Participants;
 use crate::usecase::{CreatedCall, EndedCall, EventOutcome};
-use crate::wire::{CallView, rfc3339};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 

@@ -9,14 +9,14 @@
 //!   sends `call.ended`, or sets the channel's `call` again.
 
 use super::{Announcer, BoxFuture, Members, Membership};
+use crate::call_view::CallView;
 use crate::crypto;
 use crate::domain::{Call, ChannelCid};
 use crate::error::Error;
 use crate::flight::{Remembered, SingleFlight};
-use crate::jwt;
-use crate::outbound::{self, HttpsClient};
+use crate::hs256;
+use crate::http_client::{self, HttpsClient};
 use crate::secret::Secret;
-use crate::wire::CallView;
 use bytes::Bytes;
 use http_body_util::Full;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -282,7 +282,7 @@ fn not_told(call: &Call, state: &str, e: StreamError) -> Error {
 
 impl StreamChat {
     pub fn new(cfg: StreamConfig, client: HttpsClient) -> Self {
-        let server_token = Secret::new(jwt::sign_hs256(
+        let server_token = Secret::new(hs256::sign_hs256(
             &ServerClaims { server: true },
             cfg.api_secret.expose().as_bytes(),
         ));
@@ -559,13 +559,13 @@ impl StreamChat {
         body: Bytes,
         read: impl Fn(u16, &[u8]) -> Option<Result<T, String>> + Sync,
     ) -> Result<T, StreamError> {
-        let retry = outbound::Retry {
+        let retry = http_client::Retry {
             attempt_limit: ATTEMPT_TIMEOUT,
             pause: RETRY_PAUSE,
             renew: None,
         };
         let build = || self.build(method.clone(), uri, body.clone());
-        outbound::rest(&self.client, retry, "Stream Chat", build, &read, reason)
+        http_client::rest(&self.client, retry, "Stream Chat", build, &read, reason)
             .await
             .map_err(StreamError::from)
     }
@@ -623,7 +623,7 @@ fn reason(bytes: &[u8]) -> String {
     }
     match serde_json::from_slice::<ErrorBody>(bytes) {
         Ok(ErrorBody { message: Some(m) }) => m.chars().take(300).collect(),
-        _ => outbound::snippet(bytes),
+        _ => http_client::snippet(bytes),
     }
 }
 
@@ -639,17 +639,19 @@ impl StreamError {
     }
 }
 
-impl From<outbound::Failure> for StreamError {
-    fn from(f: outbound::Failure) -> Self {
+impl From<http_client::Failure> for StreamError {
+    fn from(f: http_client::Failure) -> Self {
         match f {
-            outbound::Failure::Credentials { status, reason } => {
+            http_client::Failure::Credentials { status, reason } => {
                 StreamError::Credentials { status, reason }
             }
-            outbound::Failure::RateLimited { retry_after } => StreamError::RateLimited(retry_after),
-            outbound::Failure::Refused { status, reason } => {
+            http_client::Failure::RateLimited { retry_after } => {
+                StreamError::RateLimited(retry_after)
+            }
+            http_client::Failure::Refused { status, reason } => {
                 StreamError::Refused { status, reason }
             }
-            outbound::Failure::Unavailable(why) => StreamError::Unavailable(why),
+            http_client::Failure::Unavailable(why) => StreamError::Unavailable(why),
         }
     }
 }

@@ -5,7 +5,7 @@ use super::{AgoraJoin, JoinToken, Provider, ProviderEnd, TokenFor};
 use crate::crypto;
 use crate::domain::{Call, CallId, CallOptions, CallType, KickRule, ProviderDetails};
 use crate::error::Error;
-use crate::outbound::{self, HttpsClient, Read, snippet};
+use crate::http_client::{self, HttpsClient, Read, snippet};
 use crate::secret::Secret;
 use base64::Engine;
 use bytes::Bytes;
@@ -215,22 +215,22 @@ impl Agora {
                 .body(Full::new(body.clone()))
                 .map_err(|e| format!("bad request URI: {e}"))
         };
-        let retry = outbound::Retry {
+        let retry = http_client::Retry {
             attempt_limit: ATTEMPT_TIMEOUT,
             pause: RETRY_PAUSE,
             renew: None,
         };
-        outbound::rest(client, retry, "Agora", build, read, snippet)
+        http_client::rest(client, retry, "Agora", build, read, snippet)
             .await
             .map_err(|f| match f {
-                outbound::Failure::Credentials { status, reason } => {
+                http_client::Failure::Credentials { status, reason } => {
                     AgoraRestError::Credentials { status, reason }
                 }
-                outbound::Failure::RateLimited { .. } => AgoraRestError::RateLimited,
-                outbound::Failure::Refused { status, reason } => {
+                http_client::Failure::RateLimited { .. } => AgoraRestError::RateLimited,
+                http_client::Failure::Refused { status, reason } => {
                     AgoraRestError::Refused { status, reason }
                 }
-                outbound::Failure::Unavailable(why) => AgoraRestError::Unavailable(why),
+                http_client::Failure::Unavailable(why) => AgoraRestError::Unavailable(why),
             })
     }
 }

@@ -123,7 +123,7 @@ pub fn tune(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::con
 /// Build it once per process.
 pub async fn client_from_env() -> Client {
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::outbound::aws_http_client())
+        .http_client(crate::http_client::aws_http_client())
         .load()
         .await;
     Client::from_conf(config_from(&shared))
@@ -142,6 +142,8 @@ impl DynamoStore {
         }
     }
 
+    /// The table's name (tests and tools; no function asks).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn table(&self) -> &str {
         &self.table
     }

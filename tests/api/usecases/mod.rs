@@ -48,7 +48,7 @@ pub mod testing {
                 api_base: "http://127.0.0.1:9/v2".into(),
                 webhook: None,
             },
-            callbridge::outbound::https_client(std::time::Duration::from_secs(1)).unwrap(),
+            callbridge::http_client::https_client(std::time::Duration::from_secs(1)).unwrap(),
         )
     }
 

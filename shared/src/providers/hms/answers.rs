@@ -159,7 +159,7 @@ pub(super) fn reason(bytes: &[u8]) -> String {
     }
 }
 
-pub(super) use crate::outbound::snippet;
+pub(super) use crate::http_client::snippet;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use super::{JoinToken, Provider, ProviderEnd, TokenFor};
 use crate::domain::{Call, CallId, CallOptions, ProviderDetails, ProviderKind};
 use crate::error::Error;
 use crate::flight::SingleFlight;
-use crate::outbound::{self, HttpsClient, Read};
+use crate::http_client::{self, HttpsClient, Read};
 use crate::secret::Secret;
 use crate::telemetry;
 use bytes::Bytes;
@@ -304,33 +304,33 @@ impl Hms {
         let renew = || {
             self.management_token(now, true);
         };
-        let retry = outbound::Retry {
+        let retry = http_client::Retry {
             attempt_limit: ATTEMPT_TIMEOUT,
             pause: RETRY_PAUSE,
             renew: Some(&renew),
         };
-        outbound::rest(&self.client, retry, "100ms", build, read, reason)
+        http_client::rest(&self.client, retry, "100ms", build, read, reason)
             .await
             .map_err(|f| match f {
-                outbound::Failure::Credentials { status, reason } => {
+                http_client::Failure::Credentials { status, reason } => {
                     HmsError::Credentials { status, reason }
                 }
-                outbound::Failure::RateLimited { .. } => HmsError::RateLimited,
-                outbound::Failure::Refused {
+                http_client::Failure::RateLimited { .. } => HmsError::RateLimited,
+                http_client::Failure::Refused {
                     status: 400 | 422,
                     reason,
                 } => HmsError::Rejected(reason),
-                outbound::Failure::Refused {
+                http_client::Failure::Refused {
                     status: status @ (404 | 405),
                     ..
                 } => HmsError::NoSuchApi {
                     status,
                     url: uri.clone(),
                 },
-                outbound::Failure::Refused { status, reason } => {
+                http_client::Failure::Refused { status, reason } => {
                     HmsError::Unavailable(format!("HTTP {status}: {reason}"))
                 }
-                outbound::Failure::Unavailable(why) => HmsError::Unavailable(why),
+                http_client::Failure::Unavailable(why) => HmsError::Unavailable(why),
             })
     }
 }

@@ -1,7 +1,7 @@
 //! 100ms's tokens: app tokens for clients to join a room, management tokens for the REST API,
 //! HS256 with the app secret, claims in the order 100ms's server SDK writes them.
 
-use crate::jwt;
+use crate::hs256;
 use crate::secret::Secret;
 use serde::Serialize;
 
@@ -48,7 +48,7 @@ fn signed(
         app,
         jti,
     };
-    jwt::sign_hs256(&claims, secret.expose().as_bytes())
+    hs256::sign_hs256(&claims, secret.expose().as_bytes())
 }
 
 /// An app token: a client joins `room_id` with it as `user_id` in `role`.
