@@ -14,11 +14,14 @@ use base64::engine::general_purpose::STANDARD;
 
 pub const VERSION: &str = "007";
 pub const SERVICE_RTC: u16 = 1;
+/// RTM (signalling) services: only the official vectors carry them (no function issues one).
+#[cfg(any(test, feature = "test-support"))]
 pub const SERVICE_RTM: u16 = 2;
 pub const PRIV_JOIN_CHANNEL: u16 = 1;
 pub const PRIV_PUBLISH_AUDIO: u16 = 2;
 pub const PRIV_PUBLISH_VIDEO: u16 = 3;
 pub const PRIV_PUBLISH_DATA: u16 = 4;
+#[cfg(any(test, feature = "test-support"))]
 pub const PRIV_RTM_LOGIN: u16 = 1;
 
 /// One service inside a token. Privileges are `(id, relative seconds)`.
@@ -30,6 +33,7 @@ pub enum Service {
         account: String,
         privileges: Vec<(u16, u32)>,
     },
+    #[cfg(any(test, feature = "test-support"))]
     Rtm {
         user_id: String,
         privileges: Vec<(u16, u32)>,
@@ -40,12 +44,15 @@ impl Service {
     pub fn kind(&self) -> u16 {
         match self {
             Service::Rtc { .. } => SERVICE_RTC,
+            #[cfg(any(test, feature = "test-support"))]
             Service::Rtm { .. } => SERVICE_RTM,
         }
     }
     fn privileges(&self) -> &[(u16, u32)] {
         match self {
-            Service::Rtc { privileges, .. } | Service::Rtm { privileges, .. } => privileges,
+            Service::Rtc { privileges, .. } => privileges,
+            #[cfg(any(test, feature = "test-support"))]
+            Service::Rtm { privileges, .. } => privileges,
         }
     }
 }
@@ -105,7 +112,11 @@ pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenE
     info.extend_from_slice(&(content.services.len() as u16).to_le_bytes());
     // Services sorted by type, stable (agora-token 2.0.6): RTC ones, then RTM ones.
     let of_kind = |kind| content.services.iter().filter(move |s| s.kind() == kind);
-    for s in of_kind(SERVICE_RTC).chain(of_kind(SERVICE_RTM)) {
+    #[cfg(any(test, feature = "test-support"))]
+    let services = of_kind(SERVICE_RTC).chain(of_kind(SERVICE_RTM));
+    #[cfg(not(any(test, feature = "test-support")))]
+    let services = of_kind(SERVICE_RTC);
+    for s in services {
         info.extend_from_slice(&s.kind().to_le_bytes());
         put_privileges(info, s.privileges());
         match s {
@@ -115,6 +126,7 @@ pub fn build(content: &TokenContent, certificate: &str) -> Result<String, TokenE
                 put_bytes(info, channel.as_bytes())?;
                 put_bytes(info, account.as_bytes())?;
             }
+            #[cfg(any(test, feature = "test-support"))]
             Service::Rtm { user_id, .. } => put_bytes(info, user_id.as_bytes())?,
         }
     }
