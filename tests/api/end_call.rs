@@ -546,6 +546,28 @@ fn agora_app(base: &str, store: Arc<MemoryStore>) -> Callbridge<Arc<MemoryStore>
     )
 }
 
+/// Agora's kicking-rule endpoint answering `verb` with `answer`: only the first `times`
+/// requests when given, else every one that reaches it.
+async fn rule_answer(
+    server: &MockServer,
+    verb: &str,
+    answer: ResponseTemplate,
+    times: Option<u64>,
+) {
+    let mock = Mock::given(method(verb))
+        .and(path("/dev/v1/kicking-rule"))
+        .respond_with(answer);
+    match times {
+        Some(n) => mock.up_to_n_times(n).mount(server).await,
+        None => mock.mount(server).await,
+    }
+}
+
+/// Agora's answer to a created or deleted rule.
+fn rule_made(id: u64) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"status": "success", "id": id}))
+}
+
 fn rule_requests(reqs: &[Request], m: &str) -> Vec<Value> {
     reqs.iter()
         .filter(|r| r.url.path() == "/dev/v1/kicking-rule" && r.method.as_str() == m)
@@ -570,29 +592,12 @@ async fn agora_removes_everyone_with_a_kicking_rule_deleted_when_the_id_returns(
         let answer = match failure {
             "401" => ResponseTemplate::new(401).set_body_string("invalid credentials"),
             "5xx" => ResponseTemplate::new(500).set_body_string("boom"),
-            _ => ResponseTemplate::new(200).set_body_json(json!({"status": "success", "id": 1953})),
+            _ => rule_made(1953),
         };
         let failing = if failure == "401" { 1 } else { 2 };
-        Mock::given(method("POST"))
-            .and(path("/dev/v1/kicking-rule"))
-            .respond_with(answer)
-            .up_to_n_times(failing)
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/dev/v1/kicking-rule"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"status": "success", "id": 1953})),
-            )
-            .mount(&server)
-            .await;
-        Mock::given(method("DELETE"))
-            .and(path("/dev/v1/kicking-rule"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"status": "success", "id": 1953})),
-            )
-            .mount(&server)
-            .await;
+        rule_answer(&server, "POST", answer, Some(failing)).await;
+        rule_answer(&server, "POST", rule_made(1953), None).await;
+        rule_answer(&server, "DELETE", rule_made(1953), None).await;
         let store = Arc::new(MemoryStore::new());
         let app = agora_app(&server.uri(), Arc::clone(&store));
         let (status, created) = invoke(&app, Operation::CreateCall, event("create-call")).await;
@@ -643,26 +648,9 @@ async fn agora_removes_everyone_with_a_kicking_rule_deleted_when_the_id_returns(
 #[tokio::test]
 async fn a_rule_that_cannot_be_deleted_is_retried_by_the_next_create() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/dev/v1/kicking-rule"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"status": "success", "id": 77})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path("/dev/v1/kicking-rule"))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(2)
-        .mount(&server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path("/dev/v1/kicking-rule"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"status": "success", "id": 77})),
-        )
-        .mount(&server)
-        .await;
+    rule_answer(&server, "POST", rule_made(77), None).await;
+    rule_answer(&server, "DELETE", ResponseTemplate::new(503), Some(2)).await;
+    rule_answer(&server, "DELETE", rule_made(77), None).await;
     let store = Arc::new(MemoryStore::new());
     let app = agora_app(&server.uri(), Arc::clone(&store));
     invoke(&app, Operation::CreateCall, event("create-call")).await;
